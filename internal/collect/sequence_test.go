@@ -1,0 +1,73 @@
+package collect
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/flowscan/flowscan/internal/decode"
+)
+
+func TestSequenceTracker(t *testing.T) {
+	a := netip.MustParseAddr("192.0.2.1")
+	b := netip.MustParseAddr("192.0.2.2")
+	type step struct {
+		addr    netip.Addr
+		format  decode.Format
+		seq     uint32
+		advance uint32
+		flows   int
+		exact   bool
+		want    SeqOutcome
+	}
+	flows := func(addr netip.Addr, seq, adv uint32, want SeqOutcome) step {
+		return step{addr, decode.FormatNetFlow5, seq, adv, int(adv), true, want}
+	}
+	cases := []struct {
+		name  string
+		steps []step
+	}{
+		{"in order", []step{flows(a, 100, 30, SeqOutcome{}), flows(a, 130, 30, SeqOutcome{}), flows(a, 160, 5, SeqOutcome{})}},
+		{"gap", []step{flows(a, 100, 30, SeqOutcome{}), flows(a, 160, 30, SeqOutcome{LostFlows: 30})}},
+		{"wrap without loss", []step{flows(a, 1<<32-20, 30, SeqOutcome{}), flows(a, 10, 30, SeqOutcome{})}},
+		{"wrap with loss", []step{flows(a, 1<<32-20, 30, SeqOutcome{}), flows(a, 40, 30, SeqOutcome{LostFlows: 30})}},
+		{"reset to zero", []step{flows(a, 5_000_000, 30, SeqOutcome{}), flows(a, 0, 30, SeqOutcome{Reset: true}), flows(a, 30, 30, SeqOutcome{})}},
+		{"misordered", []step{flows(a, 100, 30, SeqOutcome{}), flows(a, 160, 30, SeqOutcome{LostFlows: 30}), flows(a, 130, 30, SeqOutcome{Misordered: true}), flows(a, 190, 30, SeqOutcome{})}},
+		{"exporters apart", []step{flows(a, 100, 30, SeqOutcome{}), flows(b, 9000, 30, SeqOutcome{}), flows(a, 130, 30, SeqOutcome{}), flows(b, 9030, 30, SeqOutcome{})}},
+		{"inexact resyncs", []step{
+			{a, decode.FormatIPFIX, 100, 10, 10, false, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 150, 10, 10, true, SeqOutcome{}}, // 40 records were undecodable, not lost
+			{a, decode.FormatIPFIX, 170, 10, 10, true, SeqOutcome{LostFlows: 10}},
+		}},
+		{"datagram sequence", []step{
+			{a, decode.FormatNetFlow9, 7, 1, 20, true, SeqOutcome{}},
+			{a, decode.FormatNetFlow9, 8, 1, 20, true, SeqOutcome{}},
+			{a, decode.FormatNetFlow9, 11, 1, 20, true, SeqOutcome{LostDatagrams: 2, LostFlows: 40}},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tr := NewSequenceTracker(10)
+			for i, s := range c.steps {
+				unit := decode.SeqFlows
+				if s.format == decode.FormatNetFlow9 {
+					unit = decode.SeqDatagrams
+				}
+				res := decode.Result{Format: s.format, Exporter: s.addr, Sequence: s.seq, SeqUnit: unit, SeqAdvance: s.advance, SeqExact: s.exact, Flows: s.flows}
+				if got := tr.Observe(&res); got != s.want {
+					t.Errorf("step %d: got %+v, want %+v", i, got, s.want)
+				}
+			}
+		})
+	}
+}
+
+func TestSequenceTrackerLimit(t *testing.T) {
+	tr := NewSequenceTracker(2)
+	for i := 0; i < 10; i++ {
+		res := decode.Result{Format: decode.FormatNetFlow5, Exporter: netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), SeqUnit: decode.SeqFlows, SeqAdvance: 1, SeqExact: true}
+		tr.Observe(&res)
+	}
+	if tr.Len() != 2 {
+		t.Errorf("tracking %d spaces, limit 2", tr.Len())
+	}
+}
