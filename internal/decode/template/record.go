@@ -1,0 +1,477 @@
+package template
+
+import (
+	"encoding/binary"
+	"net/netip"
+
+	"github.com/flowscan/flowscan/internal/decode"
+	"github.com/flowscan/flowscan/internal/flow"
+)
+
+// Context carries what a set decoder needs to know about the datagram a
+// set came from.
+type Context struct {
+	Format   decode.Format
+	Exporter netip.Addr
+	Domain   uint32
+	// Dom is the exporter domain's state; options records update it.
+	Dom *Domain
+	// ExportMilli is the export time of the datagram in Unix milliseconds.
+	ExportMilli int64
+	// SysUptime is the exporter's uptime in milliseconds at export time;
+	// valid when HasSysUptime (NetFlow v9 header).
+	SysUptime    uint32
+	HasSysUptime bool
+	// ReceivedMilli is the arrival time, used for flows without times.
+	ReceivedMilli int64
+	// OverrideRate replaces every announced sampling rate when
+	// HasOverride is set.
+	OverrideRate uint32
+	HasOverride  bool
+}
+
+// ntpEpochOffset is the number of seconds from 1900-01-01 (NTP era 0) to
+// 1970-01-01.
+const ntpEpochOffset = 2208988800
+
+// Flags recording which optional fields a record carried.
+const (
+	hasOctetDelta uint32 = 1 << iota
+	hasPacketDelta
+	hasFirst
+	hasLast
+	hasStartAbs
+	hasEndAbs
+	hasStartDelta
+	hasEndDelta
+	hasSysInit
+	hasSrcVLAN
+	hasDstVLAN
+	hasSrcMAC
+	hasDstMAC
+	hasInterval
+	hasSamplerID
+	hasRandomInterval
+	hasPacketInterval
+	hasPacketSpace
+)
+
+// scratch collects the fields of one record that need post-processing.
+type scratch struct {
+	has                      uint32
+	octetTotal, packetTotal  uint64
+	nextHop4, nextHop6       netip.Addr
+	bgpNextHop4, bgpNextHop6 netip.Addr
+	first, last              uint32
+	startAbs, endAbs         int64
+	startDelta, endDelta     uint32
+	sysInit                  int64
+	dot1q, postDot1q         uint16
+	postSrcMAC, postDstMAC   [6]byte
+	interval                 uint32
+	samplerID                uint64
+	randomInterval           uint32
+	packetInterval           uint32
+	packetSpace              uint32
+}
+
+// readUint reads a big-endian unsigned integer of 1 to 8 octets (reduced
+// size encoding, RFC 7011 §6.2). Other lengths read as 0.
+func readUint(b []byte) uint64 {
+	switch len(b) {
+	case 1:
+		return uint64(b[0])
+	case 2:
+		return uint64(binary.BigEndian.Uint16(b))
+	case 4:
+		return uint64(binary.BigEndian.Uint32(b))
+	case 8:
+		return binary.BigEndian.Uint64(b)
+	case 3, 5, 6, 7:
+		var v uint64
+		for _, c := range b {
+			v = v<<8 | uint64(c)
+		}
+		return v
+	}
+	return 0
+}
+
+// ntpToUnixMilli converts an NTP-format timestamp (RFC 7011 §6.1.9/10) to
+// Unix milliseconds. Seconds values below the Unix epoch are taken to be
+// in NTP era 1 (after 2036).
+func ntpToUnixMilli(b []byte) (int64, bool) {
+	if len(b) != 8 {
+		return 0, false
+	}
+	sec := int64(binary.BigEndian.Uint32(b))
+	frac := uint64(binary.BigEndian.Uint32(b[4:]))
+	if sec < ntpEpochOffset {
+		sec += 1 << 32
+	}
+	return (sec-ntpEpochOffset)*1000 + int64((frac*1000)>>32), true
+}
+
+// packetRate turns a samplingPacketInterval/samplingPacketSpace pair into
+// a 1-in-N rate, rounded to the nearest integer.
+func packetRate(interval, space uint32) uint32 {
+	if interval == 0 {
+		return 0
+	}
+	n := (uint64(interval) + uint64(space) + uint64(interval)/2) / uint64(interval)
+	if n > 0xFFFFFFFF {
+		n = 0xFFFFFFFF
+	}
+	return uint32(n)
+}
+
+// DecodeSet decodes the records of one data set body (after the set header)
+// with t. Data records are appended to dst as flows; options data records
+// update c.Dom. It returns the number of records found. Trailing octets too
+// short for a record are padding. A variable-length field that overruns
+// the set is a *decode.Error with ReasonFieldLength.
+func (t *Template) DecodeSet(dst []flow.Record, body []byte, c *Context) ([]flow.Record, int, error) {
+	n := 0
+	for len(body) >= t.minLen {
+		var r flow.Record
+		var s scratch
+		used, ok := t.decodeRecord(body, &r, &s)
+		if !ok {
+			return dst, n, decode.Errorf(c.Format, decode.ReasonFieldLength, "template %d: variable-length field overruns the set", t.ID)
+		}
+		body = body[used:]
+		n++
+		if t.Options {
+			c.applyOptions(&s)
+			continue
+		}
+		c.finish(&r, &s)
+		dst = append(dst, r)
+	}
+	return dst, n, nil
+}
+
+// decodeRecord runs the template's field operations over one record at the
+// start of b and returns the record length.
+func (t *Template) decodeRecord(b []byte, r *flow.Record, s *scratch) (int, bool) {
+	pos := 0
+	for _, o := range t.ops {
+		n := int(o.length)
+		if o.variable {
+			if pos >= len(b) {
+				return 0, false
+			}
+			n = int(b[pos])
+			pos++
+			if n == 255 {
+				if pos+2 > len(b) {
+					return 0, false
+				}
+				n = int(binary.BigEndian.Uint16(b[pos:]))
+				pos += 2
+			}
+		}
+		if n > len(b)-pos {
+			return 0, false
+		}
+		v := b[pos : pos+n]
+		pos += n
+		switch o.kind {
+		case kindSkip:
+		case kindOctetDelta:
+			r.Bytes = readUint(v)
+			s.has |= hasOctetDelta
+		case kindPacketDelta:
+			r.Packets = readUint(v)
+			s.has |= hasPacketDelta
+		case kindOctetTotal:
+			s.octetTotal = readUint(v)
+		case kindPacketTotal:
+			s.packetTotal = readUint(v)
+		case kindProto:
+			r.Proto = uint8(readUint(v))
+		case kindTOS:
+			r.TOS = uint8(readUint(v))
+		case kindTCPFlags:
+			r.TCPFlags = uint8(readUint(v))
+		case kindSrcPort:
+			r.SrcPort = uint16(readUint(v))
+		case kindDstPort:
+			r.DstPort = uint16(readUint(v))
+		case kindSrcIPv4:
+			if len(v) == 4 {
+				r.SrcAddr = netip.AddrFrom4([4]byte(v))
+			}
+		case kindDstIPv4:
+			if len(v) == 4 {
+				r.DstAddr = netip.AddrFrom4([4]byte(v))
+			}
+		case kindSrcIPv6:
+			if len(v) == 16 {
+				r.SrcAddr = netip.AddrFrom16([16]byte(v))
+			}
+		case kindDstIPv6:
+			if len(v) == 16 {
+				r.DstAddr = netip.AddrFrom16([16]byte(v))
+			}
+		case kindSrcMask:
+			r.SrcMask = uint8(readUint(v))
+		case kindDstMask:
+			r.DstMask = uint8(readUint(v))
+		case kindInIf:
+			r.InIf = uint32(readUint(v))
+		case kindOutIf:
+			r.OutIf = uint32(readUint(v))
+		case kindNextHopIPv4:
+			if len(v) == 4 {
+				s.nextHop4 = netip.AddrFrom4([4]byte(v))
+			}
+		case kindBGPNextHopIPv4:
+			if len(v) == 4 {
+				s.bgpNextHop4 = netip.AddrFrom4([4]byte(v))
+			}
+		case kindNextHopIPv6:
+			if len(v) == 16 {
+				s.nextHop6 = netip.AddrFrom16([16]byte(v))
+			}
+		case kindBGPNextHopIPv6:
+			if len(v) == 16 {
+				s.bgpNextHop6 = netip.AddrFrom16([16]byte(v))
+			}
+		case kindSrcAS:
+			r.SrcAS = uint32(readUint(v))
+		case kindDstAS:
+			r.DstAS = uint32(readUint(v))
+		case kindLastSwitched:
+			s.last = uint32(readUint(v))
+			s.has |= hasLast
+		case kindFirstSwitched:
+			s.first = uint32(readUint(v))
+			s.has |= hasFirst
+		case kindStartSeconds:
+			s.startAbs = int64(readUint(v)) * 1000
+			s.has |= hasStartAbs
+		case kindEndSeconds:
+			s.endAbs = int64(readUint(v)) * 1000
+			s.has |= hasEndAbs
+		case kindStartMillis:
+			s.startAbs = int64(readUint(v))
+			s.has |= hasStartAbs
+		case kindEndMillis:
+			s.endAbs = int64(readUint(v))
+			s.has |= hasEndAbs
+		case kindStartMicros, kindStartNanos:
+			if ms, ok := ntpToUnixMilli(v); ok {
+				s.startAbs = ms
+				s.has |= hasStartAbs
+			}
+		case kindEndMicros, kindEndNanos:
+			if ms, ok := ntpToUnixMilli(v); ok {
+				s.endAbs = ms
+				s.has |= hasEndAbs
+			}
+		case kindStartDeltaMicros:
+			s.startDelta = uint32(readUint(v))
+			s.has |= hasStartDelta
+		case kindEndDeltaMicros:
+			s.endDelta = uint32(readUint(v))
+			s.has |= hasEndDelta
+		case kindSystemInitMillis:
+			s.sysInit = int64(readUint(v))
+			s.has |= hasSysInit
+		case kindSrcVLAN:
+			r.SrcVLAN = uint16(readUint(v))
+			s.has |= hasSrcVLAN
+		case kindDstVLAN:
+			r.DstVLAN = uint16(readUint(v))
+			s.has |= hasDstVLAN
+		case kindDot1qVLAN:
+			s.dot1q = uint16(readUint(v))
+		case kindPostDot1qVLAN:
+			s.postDot1q = uint16(readUint(v))
+		case kindSrcMAC:
+			if len(v) == 6 {
+				r.SrcMAC = [6]byte(v)
+				s.has |= hasSrcMAC
+			}
+		case kindDstMAC:
+			if len(v) == 6 {
+				r.DstMAC = [6]byte(v)
+				s.has |= hasDstMAC
+			}
+		case kindPostSrcMAC:
+			if len(v) == 6 {
+				s.postSrcMAC = [6]byte(v)
+			}
+		case kindPostDstMAC:
+			if len(v) == 6 {
+				s.postDstMAC = [6]byte(v)
+			}
+		case kindSamplingInterval:
+			s.interval = uint32(readUint(v))
+			s.has |= hasInterval
+		case kindSamplerID, kindSelectorID:
+			s.samplerID = readUint(v)
+			s.has |= hasSamplerID
+		case kindSamplerRandomInterval:
+			s.randomInterval = uint32(readUint(v))
+			s.has |= hasRandomInterval
+		case kindSamplingPacketInterval:
+			s.packetInterval = uint32(readUint(v))
+			s.has |= hasPacketInterval
+		case kindSamplingPacketSpace:
+			s.packetSpace = uint32(readUint(v))
+			s.has |= hasPacketSpace
+		}
+	}
+	return pos, true
+}
+
+// nextHop picks the first known, specified next hop: the IP next hop
+// before the BGP next hop, the flow's own address family first.
+func (s *scratch) nextHop(ipv6 bool) netip.Addr {
+	order := [4]*netip.Addr{&s.nextHop4, &s.nextHop6, &s.bgpNextHop4, &s.bgpNextHop6}
+	if ipv6 {
+		order = [4]*netip.Addr{&s.nextHop6, &s.nextHop4, &s.bgpNextHop6, &s.bgpNextHop4}
+	}
+	for _, a := range order {
+		if a.IsValid() && !a.IsUnspecified() {
+			return *a
+		}
+	}
+	return netip.Addr{}
+}
+
+func (s *scratch) hasFlag(f uint32) bool { return s.has&f != 0 }
+
+// recordRate returns the sampling rate a record states itself: a random
+// sampler interval, a samplingInterval, or a packet interval/space pair.
+func (s *scratch) recordRate() uint32 {
+	switch {
+	case s.hasFlag(hasRandomInterval) && s.randomInterval > 0:
+		return s.randomInterval
+	case s.hasFlag(hasInterval) && s.interval > 0:
+		return s.interval
+	case s.hasFlag(hasPacketInterval):
+		return packetRate(s.packetInterval, s.packetSpace)
+	}
+	return 0
+}
+
+// applyOptions stores what an options data record announces: a sampler or
+// selector rate (also kept as the domain's default rate, the best guess
+// for data records that do not name their sampler) and the exporter's
+// system init time.
+func (c *Context) applyOptions(s *scratch) {
+	if c.Dom == nil {
+		return
+	}
+	if rate := s.recordRate(); rate > 0 {
+		if s.hasFlag(hasSamplerID) {
+			c.Dom.setSampler(s.samplerID, rate)
+		}
+		c.Dom.setRate(rate)
+	}
+	if s.hasFlag(hasSysInit) {
+		c.Dom.setSysInit(s.sysInit)
+	}
+}
+
+// finish resolves fallbacks (total counters, BGP next hop, VLAN and MAC
+// alternatives), computes absolute times and applies sampling.
+func (c *Context) finish(r *flow.Record, s *scratch) {
+	r.Exporter = c.Exporter
+	r.Domain = c.Domain
+	if !s.hasFlag(hasOctetDelta) {
+		r.Bytes = s.octetTotal
+	}
+	if !s.hasFlag(hasPacketDelta) {
+		r.Packets = s.packetTotal
+	}
+	r.NextHop = s.nextHop(r.SrcAddr.Is6())
+	if !s.hasFlag(hasSrcVLAN) {
+		r.SrcVLAN = s.dot1q
+	}
+	if !s.hasFlag(hasDstVLAN) {
+		r.DstVLAN = s.postDot1q
+	}
+	if !s.hasFlag(hasSrcMAC) {
+		r.SrcMAC = s.postSrcMAC
+	}
+	if !s.hasFlag(hasDstMAC) {
+		r.DstMAC = s.postDstMAC
+	}
+	c.times(r, s)
+
+	var rate uint32
+	switch {
+	case c.HasOverride:
+		rate = c.OverrideRate
+	default:
+		rate = s.recordRate()
+		if rate == 0 && s.hasFlag(hasSamplerID) && c.Dom != nil {
+			rate = c.Dom.samplers[s.samplerID]
+		}
+		if rate == 0 {
+			rate = c.Dom.Rate()
+		}
+	}
+	r.ApplySampling(rate)
+}
+
+// times sets Start and End. Per end, absolute times (IE 150-157) win over
+// delta times (IE 158/159, microseconds before export), which win over
+// sysUpTime times (IE 21/22). SysUpTime times are converted with the v9
+// header's uptime; for IPFIX with systemInitTimeMilliseconds (IE 160, from
+// the record or an options record) when known, else by taking the flow's
+// end as the export time. A missing end is copied from the other; with no
+// time at all both are the arrival time.
+func (c *Context) times(r *flow.Record, s *scratch) {
+	start, end := int64(0), int64(0)
+	haveStart, haveEnd := false, false
+	if s.hasFlag(hasFirst) || s.hasFlag(hasLast) {
+		first, last := s.first, s.last
+		if !s.hasFlag(hasFirst) {
+			first = last
+		} else if !s.hasFlag(hasLast) {
+			last = first
+		}
+		sysInit, haveInit := s.sysInit, s.hasFlag(hasSysInit)
+		if !haveInit && c.Dom != nil && c.Dom.sysInitMilli != 0 {
+			sysInit, haveInit = c.Dom.sysInitMilli, true
+		}
+		switch {
+		case c.HasSysUptime:
+			start = decode.UptimeToUnixMilli(first, c.SysUptime, c.ExportMilli)
+			end = decode.UptimeToUnixMilli(last, c.SysUptime, c.ExportMilli)
+		case haveInit:
+			start = sysInit + int64(first)
+			end = sysInit + int64(last)
+		default:
+			start = decode.UptimeToUnixMilli(first, last, c.ExportMilli)
+			end = c.ExportMilli
+		}
+		haveStart, haveEnd = true, true
+	}
+	if s.hasFlag(hasStartDelta) {
+		start, haveStart = c.ExportMilli-int64(s.startDelta/1000), true
+	}
+	if s.hasFlag(hasEndDelta) {
+		end, haveEnd = c.ExportMilli-int64(s.endDelta/1000), true
+	}
+	if s.hasFlag(hasStartAbs) {
+		start, haveStart = s.startAbs, true
+	}
+	if s.hasFlag(hasEndAbs) {
+		end, haveEnd = s.endAbs, true
+	}
+	switch {
+	case haveStart && !haveEnd:
+		end = start
+	case haveEnd && !haveStart:
+		start = end
+	case !haveStart && !haveEnd:
+		start, end = c.ReceivedMilli, c.ReceivedMilli
+	}
+	r.Start, r.End = start, end
+}
