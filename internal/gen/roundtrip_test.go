@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flowscan/flowscan/internal/decode"
+	_ "github.com/flowscan/flowscan/internal/decode/ipfix"
 	_ "github.com/flowscan/flowscan/internal/decode/netflow5"
 	_ "github.com/flowscan/flowscan/internal/decode/netflow9"
 	"github.com/flowscan/flowscan/internal/flow"
@@ -156,6 +157,13 @@ func TestNetFlow9RoundTrip(t *testing.T) {
 	})
 }
 
+func TestIPFIXRoundTrip(t *testing.T) {
+	testTemplatedRoundTrip(t, decode.FormatIPFIX, func(domain, rate uint32, every int) func(time.Time, []flow.Record) []byte {
+		e := &IPFIXEncoder{ObservationDomain: domain, SamplingInterval: rate, TemplateEvery: every}
+		return func(now time.Time, recs []flow.Record) []byte { return e.Append(nil, now, recs) }
+	})
+}
+
 // testTemplatedRoundTrip runs the shared v9/IPFIX round trip: several
 // datagrams from two domains, with and without sampling, checking every
 // field and the sequence numbers.
@@ -178,7 +186,8 @@ func testTemplatedRoundTrip(t *testing.T, format decode.Format, newEnc func(doma
 				5: newEnc(5, tc.rate, 3),
 				6: newEnc(6, tc.rate, 3),
 			}
-			var lastSeq = map[uint32]uint32{}
+			lastSeq := map[uint32]uint32{}
+			lastAdv := map[uint32]uint32{}
 			for i := 0; i < 8; i++ {
 				domain := uint32(5 + i%2)
 				var recs []flow.Record
@@ -198,12 +207,22 @@ func testTemplatedRoundTrip(t *testing.T, format decode.Format, newEnc func(doma
 				if res.Format != format || res.Domain != domain || res.Skipped != 0 {
 					t.Fatalf("datagram %d: result %+v", i, res)
 				}
-				if prev, ok := lastSeq[domain]; ok {
-					if format == decode.FormatNetFlow9 && res.Sequence != prev+1 {
-						t.Errorf("datagram %d: sequence %d after %d", i, res.Sequence, prev)
-					}
+				// v9 counts datagrams; IPFIX counts data records, and
+				// options data records are data records too (RFC 7011).
+				if prev, ok := lastSeq[domain]; ok && res.Sequence != prev+lastAdv[domain] {
+					t.Errorf("datagram %d: sequence %d after %d+%d", i, res.Sequence, prev, lastAdv[domain])
 				}
 				lastSeq[domain] = res.Sequence
+				lastAdv[domain] = 1
+				if format == decode.FormatIPFIX {
+					lastAdv[domain] = uint32(len(recs))
+					if tc.rate > 1 && i/2%3 == 0 {
+						lastAdv[domain]++ // the options record went with the templates
+					}
+				}
+				if !res.SeqExact || res.SeqAdvance != lastAdv[domain] {
+					t.Errorf("datagram %d: sequence advance %d (exact %v), want %d", i, res.SeqAdvance, res.SeqExact, lastAdv[domain])
+				}
 				compare(t, tc.name, got, expectTemplated(recs, domain, tc.rate))
 			}
 		})
