@@ -3,7 +3,7 @@ module github.com/flowscan/flowscan
 go 1.26.8
 
 require (
-	github.com/klauspost/compress v1.20.3 // indirect
-	golang.org/x/net v0.62.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
+	github.com/klauspost/compress v1.20.3
+	golang.org/x/net v0.62.0
+	golang.org/x/sys v0.49.0
 )

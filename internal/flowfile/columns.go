@@ -1,0 +1,552 @@
+package flowfile
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+	"net/netip"
+
+	"github.com/flowscan/flowscan/internal/flow"
+)
+
+// Integer columns in payload order, after the four address columns.
+const (
+	colStart = iota
+	colEnd
+	colBytes
+	colPackets
+	colDomain
+	colSamplingRate
+	colInIf
+	colOutIf
+	colSrcAS
+	colDstAS
+	colSrcPort
+	colDstPort
+	colSrcVLAN
+	colDstVLAN
+	colProto
+	colTOS
+	colTCPFlags
+	colSrcMask
+	colDstMask
+	colSrcMAC
+	colDstMAC
+	numIntColumns
+)
+
+// intColumnWidth is the largest width (bytes) each integer column may have.
+var intColumnWidth = [numIntColumns]uint8{
+	colStart: 8, colEnd: 8, colBytes: 8, colPackets: 8,
+	colDomain: 4, colSamplingRate: 4, colInIf: 4, colOutIf: 4, colSrcAS: 4, colDstAS: 4,
+	colSrcPort: 2, colDstPort: 2, colSrcVLAN: 2, colDstVLAN: 2,
+	colProto: 1, colTOS: 1, colTCPFlags: 1, colSrcMask: 1, colDstMask: 1,
+	colSrcMAC: 6, colDstMAC: 6,
+}
+
+// Address columns in payload order.
+const (
+	addrExporter = iota
+	addrSrc
+	addrDst
+	addrNextHop
+	numAddrColumns
+)
+
+// Address kinds in an address column.
+const (
+	kindZero   = 0
+	kindV4     = 1
+	kindV6     = 2
+	kindV6Zone = 3
+)
+
+// columnCodec holds the scratch space of one encoder or decoder; reusing it
+// makes steady-state encoding and decoding allocation-free.
+type columnCodec struct {
+	vals  []uint64
+	addrs []netip.Addr
+}
+
+func (c *columnCodec) scratch(n int) {
+	if cap(c.vals) < n {
+		c.vals = make([]uint64, n)
+		c.addrs = make([]netip.Addr, n)
+	}
+	c.vals = c.vals[:n]
+	c.addrs = c.addrs[:n]
+}
+
+func zigzag(v int64) uint64   { return uint64(v<<1) ^ uint64(v>>63) }
+func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
+
+func macToUint(m [6]byte) uint64 {
+	return uint64(m[0]) | uint64(m[1])<<8 | uint64(m[2])<<16 | uint64(m[3])<<24 | uint64(m[4])<<32 | uint64(m[5])<<40
+}
+
+func uintToMAC(v uint64) [6]byte {
+	return [6]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24), byte(v >> 32), byte(v >> 40)}
+}
+
+// blockSummary is what a data block header says about its records.
+type blockSummary struct {
+	minStart, maxEnd int64
+	packets, bytes   uint64
+}
+
+func summarize(recs []flow.Record) blockSummary {
+	s := blockSummary{minStart: recs[0].Start, maxEnd: recs[0].End}
+	for i := range recs {
+		r := &recs[i]
+		s.minStart = min(s.minStart, r.Start)
+		s.maxEnd = max(s.maxEnd, r.End)
+		s.packets += r.Packets
+		s.bytes += r.Bytes
+	}
+	return s
+}
+
+// appendColumns appends the column-wise encoding of recs (len > 0) to dst.
+// base must be the smallest Start in recs.
+func (c *columnCodec) appendColumns(dst []byte, recs []flow.Record, base int64) []byte {
+	n := len(recs)
+	c.scratch(n)
+	for col := range numAddrColumns {
+		a := c.addrs
+		switch col {
+		case addrExporter:
+			for i := range recs {
+				a[i] = recs[i].Exporter
+			}
+		case addrSrc:
+			for i := range recs {
+				a[i] = recs[i].SrcAddr
+			}
+		case addrDst:
+			for i := range recs {
+				a[i] = recs[i].DstAddr
+			}
+		case addrNextHop:
+			for i := range recs {
+				a[i] = recs[i].NextHop
+			}
+		}
+		dst = appendAddrColumn(dst, a)
+	}
+	for col := range numIntColumns {
+		v := c.vals
+		switch col {
+		case colStart:
+			for i := range recs {
+				v[i] = uint64(recs[i].Start - base)
+			}
+		case colEnd:
+			for i := range recs {
+				v[i] = zigzag(recs[i].End - recs[i].Start)
+			}
+		case colBytes:
+			for i := range recs {
+				v[i] = recs[i].Bytes
+			}
+		case colPackets:
+			for i := range recs {
+				v[i] = recs[i].Packets
+			}
+		case colDomain:
+			for i := range recs {
+				v[i] = uint64(recs[i].Domain)
+			}
+		case colSamplingRate:
+			for i := range recs {
+				v[i] = uint64(recs[i].SamplingRate)
+			}
+		case colInIf:
+			for i := range recs {
+				v[i] = uint64(recs[i].InIf)
+			}
+		case colOutIf:
+			for i := range recs {
+				v[i] = uint64(recs[i].OutIf)
+			}
+		case colSrcAS:
+			for i := range recs {
+				v[i] = uint64(recs[i].SrcAS)
+			}
+		case colDstAS:
+			for i := range recs {
+				v[i] = uint64(recs[i].DstAS)
+			}
+		case colSrcPort:
+			for i := range recs {
+				v[i] = uint64(recs[i].SrcPort)
+			}
+		case colDstPort:
+			for i := range recs {
+				v[i] = uint64(recs[i].DstPort)
+			}
+		case colSrcVLAN:
+			for i := range recs {
+				v[i] = uint64(recs[i].SrcVLAN)
+			}
+		case colDstVLAN:
+			for i := range recs {
+				v[i] = uint64(recs[i].DstVLAN)
+			}
+		case colProto:
+			for i := range recs {
+				v[i] = uint64(recs[i].Proto)
+			}
+		case colTOS:
+			for i := range recs {
+				v[i] = uint64(recs[i].TOS)
+			}
+		case colTCPFlags:
+			for i := range recs {
+				v[i] = uint64(recs[i].TCPFlags)
+			}
+		case colSrcMask:
+			for i := range recs {
+				v[i] = uint64(recs[i].SrcMask)
+			}
+		case colDstMask:
+			for i := range recs {
+				v[i] = uint64(recs[i].DstMask)
+			}
+		case colSrcMAC:
+			for i := range recs {
+				v[i] = macToUint(recs[i].SrcMAC)
+			}
+		case colDstMAC:
+			for i := range recs {
+				v[i] = macToUint(recs[i].DstMAC)
+			}
+		}
+		dst = appendIntColumn(dst, v)
+	}
+	return dst
+}
+
+// appendIntColumn writes a width byte and the byte planes of vals.
+func appendIntColumn(dst []byte, vals []uint64) []byte {
+	var or uint64
+	for _, v := range vals {
+		or |= v
+	}
+	width := (bits.Len64(or) + 7) / 8
+	dst = append(dst, byte(width))
+	n := len(vals)
+	for p := range width {
+		start := len(dst)
+		dst = grow(dst, n)
+		plane := dst[start : start+n]
+		shift := uint(8 * p)
+		for i, v := range vals {
+			plane[i] = byte(v >> shift)
+		}
+	}
+	return dst
+}
+
+// grow extends dst by n bytes (contents unspecified).
+func grow(dst []byte, n int) []byte {
+	if cap(dst)-len(dst) < n {
+		bigger := make([]byte, len(dst), 2*cap(dst)+n)
+		copy(bigger, dst)
+		dst = bigger
+	}
+	return dst[:len(dst)+n]
+}
+
+func appendAddrColumn(dst []byte, addrs []netip.Addr) []byte {
+	n := len(addrs)
+	start := len(dst)
+	dst = grow(dst, n)
+	kinds := dst[start:]
+	var n4, n6, nz int
+	for i, a := range addrs {
+		switch {
+		case !a.IsValid():
+			kinds[i] = kindZero
+		case a.Is4():
+			kinds[i] = kindV4
+			n4++
+		case a.Zone() != "":
+			kinds[i] = kindV6Zone
+			n6++
+			nz++
+		default:
+			kinds[i] = kindV6
+			n6++
+		}
+	}
+	if n4 > 0 {
+		start = len(dst)
+		dst = grow(dst, 4*n4)
+		planes := dst[start:]
+		j := 0
+		for _, a := range addrs {
+			if a.Is4() {
+				b := a.As4()
+				planes[j] = b[0]
+				planes[n4+j] = b[1]
+				planes[2*n4+j] = b[2]
+				planes[3*n4+j] = b[3]
+				j++
+			}
+		}
+	}
+	if n6 > 0 {
+		start = len(dst)
+		dst = grow(dst, 16*n6)
+		planes := dst[start:]
+		j := 0
+		for _, a := range addrs {
+			if a.Is6() {
+				b := a.As16()
+				for p := range 16 {
+					planes[p*n6+j] = b[p]
+				}
+				j++
+			}
+		}
+	}
+	if nz > 0 {
+		for _, a := range addrs {
+			if z := a.Zone(); z != "" && a.Is6() {
+				if len(z) > maxZoneLen {
+					z = z[:maxZoneLen]
+				}
+				dst = binary.AppendUvarint(dst, uint64(len(z)))
+				dst = append(dst, z...)
+			}
+		}
+	}
+	return dst
+}
+
+var errColumns = errors.New("malformed data block columns")
+
+// decodeColumns appends the n records encoded in raw to dst.
+func (c *columnCodec) decodeColumns(dst []flow.Record, raw []byte, n int, base int64) ([]flow.Record, error) {
+	c.scratch(n)
+	old := len(dst)
+	if cap(dst)-old < n {
+		bigger := make([]flow.Record, old, old+n+old/4)
+		copy(bigger, dst)
+		dst = bigger
+	}
+	dst = dst[:old+n]
+	out := dst[old:]
+	var err error
+	for col := range numAddrColumns {
+		a := c.addrs
+		raw, err = decodeAddrColumn(raw, a)
+		if err != nil {
+			return dst[:old], err
+		}
+		switch col {
+		case addrExporter:
+			for i := range out {
+				out[i].Exporter = a[i]
+			}
+		case addrSrc:
+			for i := range out {
+				out[i].SrcAddr = a[i]
+			}
+		case addrDst:
+			for i := range out {
+				out[i].DstAddr = a[i]
+			}
+		case addrNextHop:
+			for i := range out {
+				out[i].NextHop = a[i]
+			}
+		}
+	}
+	for col := range numIntColumns {
+		v := c.vals
+		raw, err = decodeIntColumn(raw, v, intColumnWidth[col])
+		if err != nil {
+			return dst[:old], fmt.Errorf("column %d: %w", col, err)
+		}
+		switch col {
+		case colStart:
+			for i := range out {
+				out[i].Start = base + int64(v[i])
+			}
+		case colEnd:
+			for i := range out {
+				out[i].End = out[i].Start + unzigzag(v[i])
+			}
+		case colBytes:
+			for i := range out {
+				out[i].Bytes = v[i]
+			}
+		case colPackets:
+			for i := range out {
+				out[i].Packets = v[i]
+			}
+		case colDomain:
+			for i := range out {
+				out[i].Domain = uint32(v[i])
+			}
+		case colSamplingRate:
+			for i := range out {
+				out[i].SamplingRate = uint32(v[i])
+			}
+		case colInIf:
+			for i := range out {
+				out[i].InIf = uint32(v[i])
+			}
+		case colOutIf:
+			for i := range out {
+				out[i].OutIf = uint32(v[i])
+			}
+		case colSrcAS:
+			for i := range out {
+				out[i].SrcAS = uint32(v[i])
+			}
+		case colDstAS:
+			for i := range out {
+				out[i].DstAS = uint32(v[i])
+			}
+		case colSrcPort:
+			for i := range out {
+				out[i].SrcPort = uint16(v[i])
+			}
+		case colDstPort:
+			for i := range out {
+				out[i].DstPort = uint16(v[i])
+			}
+		case colSrcVLAN:
+			for i := range out {
+				out[i].SrcVLAN = uint16(v[i])
+			}
+		case colDstVLAN:
+			for i := range out {
+				out[i].DstVLAN = uint16(v[i])
+			}
+		case colProto:
+			for i := range out {
+				out[i].Proto = uint8(v[i])
+			}
+		case colTOS:
+			for i := range out {
+				out[i].TOS = uint8(v[i])
+			}
+		case colTCPFlags:
+			for i := range out {
+				out[i].TCPFlags = uint8(v[i])
+			}
+		case colSrcMask:
+			for i := range out {
+				out[i].SrcMask = uint8(v[i])
+			}
+		case colDstMask:
+			for i := range out {
+				out[i].DstMask = uint8(v[i])
+			}
+		case colSrcMAC:
+			for i := range out {
+				out[i].SrcMAC = uintToMAC(v[i])
+			}
+		case colDstMAC:
+			for i := range out {
+				out[i].DstMAC = uintToMAC(v[i])
+			}
+		}
+	}
+	if len(raw) != 0 {
+		return dst[:old], fmt.Errorf("%w: %d trailing bytes", errColumns, len(raw))
+	}
+	return dst, nil
+}
+
+func decodeIntColumn(raw []byte, vals []uint64, maxWidth uint8) ([]byte, error) {
+	if len(raw) < 1 {
+		return raw, errColumns
+	}
+	width := raw[0]
+	raw = raw[1:]
+	if width > maxWidth {
+		return raw, fmt.Errorf("%w: width %d", errColumns, width)
+	}
+	n := len(vals)
+	if len(raw) < int(width)*n {
+		return raw, errColumns
+	}
+	if width == 0 {
+		clear(vals)
+		return raw, nil
+	}
+	plane := raw[:n]
+	for i, b := range plane {
+		vals[i] = uint64(b)
+	}
+	for p := 1; p < int(width); p++ {
+		plane = raw[p*n : (p+1)*n]
+		shift := uint(8 * p)
+		for i, b := range plane {
+			vals[i] |= uint64(b) << shift
+		}
+	}
+	return raw[int(width)*n:], nil
+}
+
+func decodeAddrColumn(raw []byte, addrs []netip.Addr) ([]byte, error) {
+	n := len(addrs)
+	if len(raw) < n {
+		return raw, errColumns
+	}
+	kinds := raw[:n]
+	raw = raw[n:]
+	var n4, n6, nz int
+	for _, k := range kinds {
+		switch k {
+		case kindZero:
+		case kindV4:
+			n4++
+		case kindV6:
+			n6++
+		case kindV6Zone:
+			n6++
+			nz++
+		default:
+			return raw, fmt.Errorf("%w: address kind %d", errColumns, k)
+		}
+	}
+	if len(raw) < 4*n4+16*n6 {
+		return raw, errColumns
+	}
+	p4 := raw[:4*n4]
+	p6 := raw[4*n4 : 4*n4+16*n6]
+	raw = raw[4*n4+16*n6:]
+	j4, j6 := 0, 0
+	for i, k := range kinds {
+		switch k {
+		case kindZero:
+			addrs[i] = netip.Addr{}
+		case kindV4:
+			addrs[i] = netip.AddrFrom4([4]byte{p4[j4], p4[n4+j4], p4[2*n4+j4], p4[3*n4+j4]})
+			j4++
+		default:
+			var b [16]byte
+			for p := range 16 {
+				b[p] = p6[p*n6+j6]
+			}
+			j6++
+			a := netip.AddrFrom16(b)
+			if k == kindV6Zone {
+				l, m := binary.Uvarint(raw)
+				if m <= 0 || l > maxZoneLen || uint64(len(raw)-m) < l {
+					return raw, fmt.Errorf("%w: bad zone", errColumns)
+				}
+				a = a.WithZone(string(raw[m : m+int(l)]))
+				raw = raw[m+int(l):]
+			}
+			addrs[i] = a
+		}
+	}
+	return raw, nil
+}

@@ -1,0 +1,202 @@
+// Package flowfile is flowscan's flow-file archive: a Writer that stores
+// flow.Records in time-aligned, compressed, crash-safe files with rotation,
+// recovery and expiry, a Reader, and helpers to name, list and expire files.
+//
+// # File format (version 1)
+//
+// All integers are little-endian. A file is a 16-byte file header followed by
+// a sequence of self-delimiting blocks:
+//
+//	file header (16 bytes)
+//	  0  [8]byte  magic "FLOWSCAN"
+//	  8  uint32   format version (1)
+//	  12 uint32   reserved, 0
+//
+//	block header (56 bytes), then CompLen payload bytes
+//	  0  uint8    type: 1 data, 2 meta
+//	  1  uint8    codec: 0 none, 1 zstd
+//	  2  uint16   reserved, 0
+//	  4  uint32   records in the block (0 for meta blocks)
+//	  8  uint32   RawLen, payload length before compression
+//	  12 uint32   CompLen, payload length on disk
+//	  16 int64    MinStart, smallest record Start (Unix ms) in the block
+//	  24 int64    MaxEnd, largest record End (Unix ms) in the block
+//	  32 uint64   sum of Packets over the block's records
+//	  40 uint64   sum of Bytes over the block's records
+//	  48 uint32   CRC-32C (Castagnoli) of the CompLen payload bytes
+//	  52 uint32   CRC-32C of header bytes 0..51
+//
+// Only a block whose header and payload checksums both verify counts; a reader
+// stops at the first block that does not (a torn tail after a crash). The
+// header checksum is verified before any length in it is trusted, and lengths
+// are bounded (maxBlockRecords, maxRawLen) before anything is allocated.
+//
+// A data block payload holds its records column-wise; after decompression it
+// is, in this order:
+//
+//	4 address columns: Exporter, SrcAddr, DstAddr, NextHop
+//	17 integer columns: Start, End, Bytes, Packets, Domain, SamplingRate,
+//	   InIf, OutIf, SrcAS, DstAS, SrcPort, DstPort, SrcVLAN, DstVLAN,
+//	   Proto, TOS, TCPFlags, SrcMask, DstMask  (19 in all, see intColumns)
+//	2 MAC columns: SrcMAC, DstMAC (integer columns of 48-bit values)
+//
+// An address column is n kind bytes (0 zero Addr, 1 IPv4, 2 IPv6, 3 IPv6 with
+// zone), then the IPv4 addresses as 4 byte planes (all first bytes, then all
+// second bytes, ...), then the IPv6 addresses (kinds 2 and 3) as 16 byte
+// planes, then for each kind-3 address its zone as a uvarint length and bytes.
+//
+// An integer column is one width byte w (0..8, the bytes needed for the
+// largest value; 0 when every value is 0) followed by w byte planes of n bytes,
+// least significant plane first. Values are transformed first: Start is stored
+// as Start-MinStart (MinStart from the block header), End as the zigzag-encoded
+// End-Start (the flow duration); all other fields are stored as they are.
+// Splitting columns into byte planes puts the low-entropy high bytes
+// (prefixes, port ranges, counters) together where zstd compresses them to
+// almost nothing.
+//
+// A meta block payload is the JSON encoding of Meta (the cumulative state of
+// the file). The writer appends one with every flush, so a recovered file has
+// its exporter statistics as of the last flush; a completed file ends with a
+// final meta block whose Complete field is true. A file is complete when its
+// last block is such a final meta block and nothing follows it.
+//
+// Totals (flows, packets, bytes, first and last flow time) of a file that is
+// not complete are recomputed from the data block headers, so a meta block
+// lost in a crash costs only exporter statistics of the last flush interval.
+package flowfile
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+)
+
+// FormatVersion is the file format version this package writes.
+const FormatVersion = 1
+
+const (
+	fileMagic         = "FLOWSCAN"
+	fileHeaderLen     = 16
+	blockHeaderLen    = 56
+	maxBlockRecords   = 1 << 18  // records in one data block
+	maxRawLen         = 64 << 20 // uncompressed payload of one block
+	maxMetaLen        = 16 << 20 // meta block payload (JSON)
+	maxZoneLen        = 255      // IPv6 zone name
+	minBytesPerRecord = 4        // four address kind bytes
+)
+
+// BlockType says what a block holds.
+type BlockType uint8
+
+// Block types.
+const (
+	BlockData BlockType = 1
+	BlockMeta BlockType = 2
+)
+
+const (
+	codecNone uint8 = 0
+	codecZstd uint8 = 1
+)
+
+// ErrNotFlowFile is returned (wrapped) by Open for a file that does not start
+// with a flow-file header.
+var ErrNotFlowFile = errors.New("not a flowscan flow file")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// blockHeader is the decoded form of a block header.
+type blockHeader struct {
+	Type     BlockType
+	Codec    uint8
+	Records  uint32
+	RawLen   uint32
+	CompLen  uint32
+	MinStart int64
+	MaxEnd   int64
+	Packets  uint64
+	Bytes    uint64
+	CRC      uint32
+}
+
+func appendFileHeader(dst []byte) []byte {
+	dst = append(dst, fileMagic...)
+	dst = binary.LittleEndian.AppendUint32(dst, FormatVersion)
+	return binary.LittleEndian.AppendUint32(dst, 0)
+}
+
+func parseFileHeader(b []byte) (version uint32, err error) {
+	if len(b) < fileHeaderLen || string(b[:8]) != fileMagic {
+		return 0, fmt.Errorf("%w (bad magic)", ErrNotFlowFile)
+	}
+	version = binary.LittleEndian.Uint32(b[8:])
+	if version != FormatVersion {
+		return version, fmt.Errorf("unsupported flow file version %d (want %d)", version, FormatVersion)
+	}
+	return version, nil
+}
+
+func (h *blockHeader) put(b []byte) {
+	_ = b[blockHeaderLen-1]
+	b[0] = byte(h.Type)
+	b[1] = h.Codec
+	b[2], b[3] = 0, 0
+	binary.LittleEndian.PutUint32(b[4:], h.Records)
+	binary.LittleEndian.PutUint32(b[8:], h.RawLen)
+	binary.LittleEndian.PutUint32(b[12:], h.CompLen)
+	binary.LittleEndian.PutUint64(b[16:], uint64(h.MinStart))
+	binary.LittleEndian.PutUint64(b[24:], uint64(h.MaxEnd))
+	binary.LittleEndian.PutUint64(b[32:], h.Packets)
+	binary.LittleEndian.PutUint64(b[40:], h.Bytes)
+	binary.LittleEndian.PutUint32(b[48:], h.CRC)
+	binary.LittleEndian.PutUint32(b[52:], crc32.Checksum(b[:52], castagnoli))
+}
+
+// parseBlockHeader checks the header checksum and the bounds of every length
+// field; it does not look at the payload.
+func parseBlockHeader(b []byte) (blockHeader, error) {
+	var h blockHeader
+	if len(b) < blockHeaderLen {
+		return h, errors.New("short block header")
+	}
+	if crc32.Checksum(b[:52], castagnoli) != binary.LittleEndian.Uint32(b[52:]) {
+		return h, errors.New("block header checksum mismatch")
+	}
+	h = blockHeader{
+		Type:     BlockType(b[0]),
+		Codec:    b[1],
+		Records:  binary.LittleEndian.Uint32(b[4:]),
+		RawLen:   binary.LittleEndian.Uint32(b[8:]),
+		CompLen:  binary.LittleEndian.Uint32(b[12:]),
+		MinStart: int64(binary.LittleEndian.Uint64(b[16:])),
+		MaxEnd:   int64(binary.LittleEndian.Uint64(b[24:])),
+		Packets:  binary.LittleEndian.Uint64(b[32:]),
+		Bytes:    binary.LittleEndian.Uint64(b[40:]),
+		CRC:      binary.LittleEndian.Uint32(b[48:]),
+	}
+	switch {
+	case h.Codec != codecNone && h.Codec != codecZstd:
+		return h, fmt.Errorf("unknown block codec %d", h.Codec)
+	case h.Codec == codecNone && h.CompLen != h.RawLen:
+		return h, errors.New("uncompressed block with differing lengths")
+	case h.CompLen > maxRawLen:
+		return h, fmt.Errorf("block length %d too large", h.CompLen)
+	}
+	switch h.Type {
+	case BlockData:
+		if h.Records == 0 || h.Records > maxBlockRecords {
+			return h, fmt.Errorf("data block with %d records", h.Records)
+		}
+		if h.RawLen > maxRawLen || uint64(h.RawLen) < uint64(h.Records)*minBytesPerRecord {
+			return h, fmt.Errorf("data block length %d does not fit %d records", h.RawLen, h.Records)
+		}
+	case BlockMeta:
+		if h.Records != 0 || h.RawLen > maxMetaLen {
+			return h, errors.New("malformed meta block header")
+		}
+	default:
+		return h, fmt.Errorf("unknown block type %d", h.Type)
+	}
+	return h, nil
+}
