@@ -56,6 +56,9 @@ const (
 	kindSelectorID
 	kindSamplingPacketInterval
 	kindSamplingPacketSpace
+	kindICMPTypeCode
+	kindICMPType
+	kindICMPCode
 )
 
 // Information element numbers used by the decoder (IANA IPFIX registry;
@@ -81,6 +84,12 @@ const (
 	ieFlowEndSysUpTime            = 21
 	ieFlowStartSysUpTime          = 22
 	ieSourceIPv6Address           = 27
+	ieICMPTypeCodeIPv4            = 32
+	ieICMPTypeCodeIPv6            = 139
+	ieICMPTypeIPv4                = 176
+	ieICMPCodeIPv4                = 177
+	ieICMPTypeIPv6                = 178
+	ieICMPCodeIPv6                = 179
 	ieDestinationIPv6Address      = 28
 	ieSourceIPv6PrefixLength      = 29
 	ieDestinationIPv6PrefixLength = 30
@@ -217,6 +226,12 @@ func kindOf(id uint16, options bool) kind {
 		return kindDot1qVLAN
 	case iePostDot1qVlanID:
 		return kindPostDot1qVLAN
+	case ieICMPTypeCodeIPv4, ieICMPTypeCodeIPv6:
+		return kindICMPTypeCode
+	case ieICMPTypeIPv4, ieICMPTypeIPv6:
+		return kindICMPType
+	case ieICMPCodeIPv4, ieICMPCodeIPv6:
+		return kindICMPCode
 	case ieSourceMacAddress:
 		return kindSrcMAC
 	case ieDestinationMacAddress:

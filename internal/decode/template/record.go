@@ -54,6 +54,7 @@ const (
 	hasRandomInterval
 	hasPacketInterval
 	hasPacketSpace
+	hasICMP
 )
 
 // scratch collects the fields of one record that need post-processing.
@@ -73,6 +74,7 @@ type scratch struct {
 	randomInterval           uint32
 	packetInterval           uint32
 	packetSpace              uint32
+	icmp                     uint16
 }
 
 // readUint reads a big-endian unsigned integer of 1 to 8 octets (reduced
@@ -319,6 +321,15 @@ func (t *Template) decodeRecord(b []byte, r *flow.Record, s *scratch) (int, bool
 		case kindSamplingPacketInterval:
 			s.packetInterval = uint32(readUint(v))
 			s.has |= hasPacketInterval
+		case kindICMPTypeCode:
+			s.icmp = uint16(readUint(v))
+			s.has |= hasICMP
+		case kindICMPType:
+			s.icmp = s.icmp&0x00FF | uint16(readUint(v))<<8
+			s.has |= hasICMP
+		case kindICMPCode:
+			s.icmp = s.icmp&0xFF00 | uint16(uint8(readUint(v)))
+			s.has |= hasICMP
 		case kindSamplingPacketSpace:
 			s.packetSpace = uint32(readUint(v))
 			s.has |= hasPacketSpace
@@ -378,7 +389,7 @@ func (c *Context) applyOptions(s *scratch) {
 }
 
 // finish resolves fallbacks (total counters, BGP next hop, VLAN and MAC
-// alternatives), computes absolute times and applies sampling.
+// alternatives, ICMP type/code into DstPort), computes absolute times and applies sampling.
 func (c *Context) finish(r *flow.Record, s *scratch) {
 	r.Exporter = c.Exporter
 	r.Domain = c.Domain
@@ -389,6 +400,11 @@ func (c *Context) finish(r *flow.Record, s *scratch) {
 		r.Packets = s.packetTotal
 	}
 	r.NextHop = s.nextHop(r.SrcAddr.Is6())
+	// ICMP type and code go into DstPort (type<<8|code), as NetFlow v5
+	// carries them, so that all formats agree.
+	if s.hasFlag(hasICMP) && r.DstPort == 0 {
+		r.DstPort = s.icmp
+	}
 	if !s.hasFlag(hasSrcVLAN) {
 		r.SrcVLAN = s.dot1q
 	}

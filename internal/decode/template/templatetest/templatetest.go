@@ -1,13 +1,13 @@
 // Package templatetest holds helpers for the NetFlow v9 and IPFIX decoder
 // tests: a big-endian datagram builder, a golden-file comparison of decoded
-// records, and a minimal pcap reader for captured export datagrams.
+// records, and a check of a decoder against a real capture and its tshark
+// oracle.
 package templatetest
 
 import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowscan/flowscan/internal/decode"
 	"github.com/flowscan/flowscan/internal/flow"
+	"github.com/flowscan/flowscan/internal/testutil"
 )
 
 // Buf builds a datagram from big-endian integers and raw octets.
@@ -144,149 +146,81 @@ func CheckGolden(t testing.TB, name string, v any, update bool) {
 	}
 }
 
-// Datagram is one UDP payload read from a capture.
-type Datagram struct {
-	Src  netip.AddrPort
-	Dst  netip.AddrPort
-	Time time.Time
-	Data []byte
-}
-
-// Link types the pcap reader understands.
-const (
-	linkNull     = 0
-	linkEthernet = 1
-	linkRaw      = 101
-	linkLinuxSLL = 113
-	linkLoop     = 108
-)
-
-// ReadPcap reads the UDP datagrams of a classic pcap file (either byte
-// order, micro- or nanosecond timestamps; Ethernet, Linux cooked, BSD
-// loopback or raw IP links; IPv4 or IPv6). Fragments and non-UDP packets
-// are skipped.
-func ReadPcap(path string) ([]Datagram, error) {
-	raw, err := os.ReadFile(path)
+// CheckCapture decodes testdata/captures/<name>.pcap from the repository
+// root (rootRel is the relative path to it) with dec and compares every
+// datagram's sequence, flow and template counts, the totals, and every
+// record with <name>.tshark.json. ICMP type and code, which flowscan keeps
+// in DstPort as NetFlow v5 does, are compared with the oracle's
+// icmp_type_code.
+func CheckCapture(t *testing.T, dec decode.Decoder, rootRel, name string) {
+	t.Helper()
+	dir := filepath.Join(rootRel, "testdata", "captures")
+	oracle, err := testutil.ReadOracle(filepath.Join(dir, name+".tshark.json"))
 	if err != nil {
-		return nil, err
+		t.Skipf("no capture oracle: %v", err)
 	}
-	if len(raw) < 24 {
-		return nil, fmt.Errorf("%s: short pcap header", path)
+	dgrams, err := testutil.UDPDatagrams(filepath.Join(dir, name+".pcap"), uint16(oracle.Port))
+	if err != nil {
+		t.Fatal(err)
 	}
-	var order binary.ByteOrder
-	nano := false
-	switch binary.LittleEndian.Uint32(raw) {
-	case 0xa1b2c3d4:
-		order = binary.LittleEndian
-	case 0xa1b23c4d:
-		order, nano = binary.LittleEndian, true
-	case 0xd4c3b2a1:
-		order = binary.BigEndian
-	case 0x4d3cb2a1:
-		order, nano = binary.BigEndian, true
-	default:
-		return nil, fmt.Errorf("%s: not a pcap file", path)
+	if len(dgrams) != oracle.Datagrams || len(oracle.DatagramInfo) != len(dgrams) {
+		t.Fatalf("%d datagrams in capture, oracle says %d", len(dgrams), oracle.Datagrams)
 	}
-	link := order.Uint32(raw[20:]) & 0xFFFF
-	var out []Datagram
-	for p := 24; p+16 <= len(raw); {
-		sec, sub := order.Uint32(raw[p:]), order.Uint32(raw[p+4:])
-		incl := int(order.Uint32(raw[p+8:]))
-		p += 16
-		if incl > len(raw)-p {
-			return out, fmt.Errorf("%s: truncated record", path)
+	var recs []flow.Record
+	templates := 0
+	for i, dg := range dgrams {
+		before := len(recs)
+		var res decode.Result
+		recs, res, err = dec.Decode(recs, &decode.Packet{Data: dg.Payload, Src: dg.Src, Received: dg.Time})
+		if err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
 		}
-		frame := raw[p : p+incl]
-		p += incl
-		ts := time.Unix(int64(sec), int64(sub)*1000)
-		if nano {
-			ts = time.Unix(int64(sec), int64(sub))
+		want := oracle.DatagramInfo[i]
+		if res.Sequence != want.Sequence || res.Flows != want.Flows || len(recs)-before != want.Flows || res.Templates != want.Templates || !res.SeqExact || res.Skipped != 0 {
+			t.Errorf("datagram %d: %+v; tshark: %+v", i, res, want)
 		}
-		ip, ok := stripLink(link, frame)
-		if !ok {
-			continue
-		}
-		d, ok := parseIPUDP(ip)
-		if !ok {
-			continue
-		}
-		d.Time = ts.UTC()
-		out = append(out, d)
+		templates += res.Templates
 	}
-	return out, nil
-}
-
-func stripLink(link uint32, f []byte) ([]byte, bool) {
-	switch link {
-	case linkEthernet:
-		if len(f) < 14 {
-			return nil, false
+	var pkts, octets uint64
+	v4, v6 := 0, 0
+	got := make([]testutil.OracleFlow, 0, len(recs))
+	for _, r := range recs {
+		pkts += r.Packets
+		octets += r.Bytes
+		if r.IsIPv6() {
+			v6++
+		} else {
+			v4++
 		}
-		et, off := binary.BigEndian.Uint16(f[12:]), 14
-		for (et == 0x8100 || et == 0x88a8) && len(f) >= off+4 {
-			et, off = binary.BigEndian.Uint16(f[off+2:]), off+4
+		f := testutil.OracleFlow{
+			Src: r.SrcAddr.String(), Dst: r.DstAddr.String(), SrcPort: r.SrcPort, DstPort: r.DstPort,
+			Proto: r.Proto, TOS: r.TOS, TCPFlags: r.TCPFlags, Packets: r.Packets, Bytes: r.Bytes,
+			Start: string(flow.AppendTime(nil, r.Start)), End: string(flow.AppendTime(nil, r.End)),
 		}
-		if et != 0x0800 && et != 0x86dd {
-			return nil, false
+		if r.Proto == 1 || r.Proto == 58 {
+			f.ICMPTypeCode, f.DstPort = f.DstPort, 0
 		}
-		return f[off:], true
-	case linkLinuxSLL:
-		if len(f) < 16 {
-			return nil, false
-		}
-		return f[16:], true
-	case linkNull, linkLoop:
-		if len(f) < 4 {
-			return nil, false
-		}
-		return f[4:], true
-	case linkRaw:
-		return f, true
+		got = append(got, f)
 	}
-	return nil, false
-}
-
-func parseIPUDP(p []byte) (Datagram, bool) {
-	var d Datagram
-	if len(p) < 1 {
-		return d, false
+	if len(recs) != oracle.Flows || pkts != oracle.Packets || octets != oracle.Bytes || v4 != oracle.FlowsIPv4 || v6 != oracle.FlowsIPv6 || templates != oracle.Templates {
+		t.Errorf("totals: %d flows (%d v4, %d v6) %d packets %d bytes %d templates; tshark: %d flows (%d v4, %d v6) %d packets %d bytes %d templates",
+			len(recs), v4, v6, pkts, octets, templates, oracle.Flows, oracle.FlowsIPv4, oracle.FlowsIPv6, oracle.Packets, oracle.Bytes, oracle.Templates)
 	}
-	var src, dst netip.Addr
-	var udp []byte
-	switch p[0] >> 4 {
-	case 4:
-		if len(p) < 20 {
-			return d, false
-		}
-		ihl := int(p[0]&0x0F) * 4
-		total := int(binary.BigEndian.Uint16(p[2:]))
-		if p[9] != 17 || ihl < 20 || total < ihl || total > len(p) || binary.BigEndian.Uint16(p[6:])&0x3FFF != 0 {
-			return d, false
-		}
-		src, dst = netip.AddrFrom4([4]byte(p[12:16])), netip.AddrFrom4([4]byte(p[16:20]))
-		udp = p[ihl:total]
-	case 6:
-		if len(p) < 40 || p[6] != 17 {
-			return d, false
-		}
-		plen := int(binary.BigEndian.Uint16(p[4:]))
-		if 40+plen > len(p) {
-			return d, false
-		}
-		src, dst = netip.AddrFrom16([16]byte(p[8:24])), netip.AddrFrom16([16]byte(p[24:40]))
-		udp = p[40 : 40+plen]
-	default:
-		return d, false
+	testutil.SortOracleFlows(got)
+	want := append([]testutil.OracleFlow(nil), oracle.Records...)
+	testutil.SortOracleFlows(want)
+	if len(got) != len(want) {
+		t.Fatalf("%d records, oracle has %d", len(got), len(want))
 	}
-	if len(udp) < 8 {
-		return d, false
+	bad := 0
+	for i := range want {
+		if got[i] != want[i] {
+			if bad++; bad <= 10 {
+				t.Errorf("record %d:\n got %+v\nwant %+v", i, got[i], want[i])
+			}
+		}
 	}
-	ulen := int(binary.BigEndian.Uint16(udp[4:]))
-	if ulen < 8 || ulen > len(udp) {
-		return d, false
+	if bad > 10 {
+		t.Errorf("%d records differ in all", bad)
 	}
-	d.Src = netip.AddrPortFrom(src, binary.BigEndian.Uint16(udp))
-	d.Dst = netip.AddrPortFrom(dst, binary.BigEndian.Uint16(udp[2:]))
-	d.Data = udp[8:ulen]
-	return d, true
 }
