@@ -193,3 +193,59 @@ func TestIPFIXLayout(t *testing.T) {
 		t.Errorf("second message starts with set %d, want data", got)
 	}
 }
+
+func TestMaxRecords(t *testing.T) {
+	tests := []struct {
+		name   string
+		budget int
+		enc    func(budget int) (max int, appendN func(n int) []byte)
+		want   int
+	}{
+		{"v9 1400", 1400, v9Max, 10},
+		{"v9 9000", 9000, v9Max, 77},
+		{"ipfix 1400", 1400, ipfixMax, 9},
+		{"ipfix 9000", 9000, ipfixMax, 72},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n, appendN := tc.enc(tc.budget)
+			if n != tc.want {
+				t.Errorf("MaxRecords = %d, want %d", n, tc.want)
+			}
+			// The worst case (first datagram: templates, sampling options,
+			// all IPv6) fits, one more record would not.
+			if got := len(appendN(n)); got > tc.budget {
+				t.Errorf("%d records take %d bytes > %d", n, got, tc.budget)
+			}
+			if got := len(appendN(n + 1)); got <= tc.budget {
+				t.Errorf("%d records take only %d bytes ≤ %d: MaxRecords is not tight", n+1, got, tc.budget)
+			}
+		})
+	}
+}
+
+// v6Records returns n IPv6 copies of refRecord.
+func v6Records(n int) []flow.Record {
+	r := refRecord()
+	r.SrcAddr = netip.MustParseAddr("2001:db8::1")
+	r.DstAddr = netip.MustParseAddr("2001:db8::2")
+	recs := make([]flow.Record, n)
+	for i := range recs {
+		recs[i] = r
+	}
+	return recs
+}
+
+func v9Max(budget int) (int, func(int) []byte) {
+	e := &V9Encoder{MaxDatagram: budget, SamplingInterval: 10}
+	return e.MaxRecords(), func(n int) []byte {
+		return (&V9Encoder{SamplingInterval: 10}).Append(nil, refNow, v6Records(n))
+	}
+}
+
+func ipfixMax(budget int) (int, func(int) []byte) {
+	e := &IPFIXEncoder{MaxDatagram: budget, SamplingInterval: 10}
+	return e.MaxRecords(), func(n int) []byte {
+		return (&IPFIXEncoder{SamplingInterval: 10}).Append(nil, refNow, v6Records(n))
+	}
+}

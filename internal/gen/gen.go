@@ -71,8 +71,14 @@ type Config struct {
 // encoded (sampled counts, after v5's 32-bit saturation), so they can be
 // compared with a collector's totals divided by the sampling rate.
 type Stats struct {
-	Datagrams, Flows, Bytes, Packets uint64
-	Elapsed                          time.Duration
+	// Datagrams is the number of export datagrams sent.
+	Datagrams uint64
+	// Flows is the number of flow records sent.
+	Flows uint64
+	// Bytes and Packets sum the encoded (sampled) flow counters.
+	Bytes, Packets uint64
+	// Elapsed is the wall time since the run started.
+	Elapsed time.Duration
 }
 
 // exporter is one simulated exporter behind a single encoder.
