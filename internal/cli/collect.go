@@ -1,0 +1,305 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/flowscan/flowscan/internal/collect"
+	"github.com/flowscan/flowscan/internal/decode"
+	"github.com/flowscan/flowscan/internal/flowfile"
+	"github.com/flowscan/flowscan/internal/metrics"
+)
+
+// collectFlags are the flags of `flowscan collect`, shared with demo.
+type collectFlags struct {
+	listen    stringList
+	dir       string
+	interval  time.Duration
+	nest      int
+	tz        string
+	sockets   int
+	rcvbuf    string
+	allow     prefixList
+	sampling  samplingOverrides
+	maxSize   string
+	maxAge    string
+	exec      string
+	metrics   string
+	flush     time.Duration
+	stateDir  string
+	logLevel  string
+	templates int
+}
+
+func (f *collectFlags) register(fs *flag.FlagSet) {
+	f.sampling = samplingOverrides{}
+	fs.Var(&f.listen, "listen", "UDP `ADDR:PORT` to receive exports on; repeatable, IPv4 or IPv6 (default \":2055\"); a bare port means all addresses")
+	fs.StringVar(&f.dir, "dir", "flows", "`DIR`ectory of the flow-file archive")
+	fs.DurationVar(&f.interval, "interval", flowfile.DefaultInterval, "rotate flow files every `DURATION`, aligned to the clock")
+	fs.IntVar(&f.nest, "nest", 0, "date subdirectories like flow-capture -N: 0 none, 1 YYYY, 2 YYYY/YYYY-MM, 3 YYYY/YYYY-MM/YYYY-MM-DD")
+	fs.StringVar(&f.tz, "tz", "Local", "time `ZONE` of file names and interval alignment (IANA name, Local or UTC)")
+	fs.IntVar(&f.sockets, "sockets", 0, "SO_REUSEPORT sockets per listen address (default: one per CPU, at most 4)")
+	fs.StringVar(&f.rcvbuf, "rcvbuf", "4MiB", "socket receive buffer `SIZE` (forced past net.core.rmem_max when root)")
+	fs.Var(&f.allow, "allow", "accept exports only from these `PREFIX`es or addresses (repeatable; default: all)")
+	fs.Var(f.sampling, "sampling", "fixed sampling rate for an exporter, `EXPORTER=RATE` (repeatable); overrides what the exporter announces")
+	fs.StringVar(&f.maxSize, "max-size", "", "expire the oldest files while the archive is larger than `SIZE` (e.g. 50GiB)")
+	fs.StringVar(&f.maxAge, "max-age", "", "expire files older than `AGE` (e.g. 30d, 12h)")
+	fs.StringVar(&f.exec, "exec", "", "run `COMMAND` (via sh -c) on each completed file; the path is $1 and $FLOWSCAN_FILE")
+	fs.StringVar(&f.metrics, "metrics", "127.0.0.1:9155", "serve Prometheus metrics on `ADDR:PORT` at /metrics (empty to disable)")
+	fs.DurationVar(&f.flush, "flush", 2*time.Second, "write buffered flows to disk at least this often (bounds what a crash can lose)")
+	fs.StringVar(&f.stateDir, "state-dir", "", "where templates are kept across restarts (default DIR/.flowscan)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn, error")
+	fs.IntVar(&f.templates, "max-templates", 1024, "templates kept per exporter and domain (template-flood bound)")
+}
+
+// config turns the flags into a collector configuration.
+func (f *collectFlags) config(logger *slog.Logger) (collect.Config, error) {
+	loc, err := loadLocation(f.tz)
+	if err != nil {
+		return collect.Config{}, err
+	}
+	rcvbuf, err := parseSize(f.rcvbuf)
+	if err != nil {
+		return collect.Config{}, fmt.Errorf("--rcvbuf: %w", err)
+	}
+	var maxSize int64
+	if f.maxSize != "" {
+		if maxSize, err = parseSize(f.maxSize); err != nil {
+			return collect.Config{}, fmt.Errorf("--max-size: %w", err)
+		}
+	}
+	var maxAge time.Duration
+	if f.maxAge != "" {
+		if maxAge, err = parseAge(f.maxAge); err != nil {
+			return collect.Config{}, fmt.Errorf("--max-age: %w", err)
+		}
+	}
+	if f.interval < time.Second {
+		return collect.Config{}, fmt.Errorf("--interval %v: must be at least 1s", f.interval)
+	}
+	if f.nest < 0 || f.nest > 3 {
+		return collect.Config{}, fmt.Errorf("--nest %d: must be 0..3", f.nest)
+	}
+	listen := []string(f.listen)
+	if len(listen) == 0 {
+		listen = []string{":" + strconv.Itoa(collect.DefaultPort)}
+	}
+	for i, l := range listen {
+		if listen[i], err = normalizeListen(l, collect.DefaultPort); err != nil {
+			return collect.Config{}, err
+		}
+	}
+	cfg := collect.Config{
+		Listen:         listen,
+		SocketsPerAddr: f.sockets,
+		RcvBuf:         int(rcvbuf),
+		Allow:          f.allow,
+		StateDir:       f.stateDir,
+		Logger:         logger,
+		Decode:         decode.Options{MaxTemplates: f.templates},
+		Archive: flowfile.Config{
+			Dir:           f.dir,
+			Interval:      f.interval,
+			Location:      loc,
+			Nest:          f.nest,
+			FlushInterval: f.flush,
+			MaxBytes:      maxSize,
+			MaxAge:        maxAge,
+			Logger:        logger,
+		},
+	}
+	if len(f.sampling) > 0 {
+		cfg.Decode.SamplingOverride = f.sampling.lookup
+	}
+	if h, err := os.Hostname(); err == nil {
+		cfg.Archive.Hostname = h
+	}
+	if f.exec != "" {
+		cfg.Archive.OnComplete = onCompleteCommand(f.exec, logger)
+	}
+	return cfg, nil
+}
+
+func runCollect(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("collect", "[flags]",
+		"Receives NetFlow v5, NetFlow v9 and IPFIX exports over UDP and writes them to flow files\n"+
+			"rotated every --interval. A file in progress ends in .tmp and is renamed when complete.\n"+
+			"SIGHUP completes the current file now; SIGTERM or SIGINT flushes, completes it and exits.", stderr)
+	var f collectFlags
+	f.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (addresses go in --listen)", fs.Arg(0))
+	}
+	logger, err := newLogger(stderr, f.logLevel)
+	if err != nil {
+		return err
+	}
+	cfg, err := f.config(logger)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	reg := metrics.NewRegistry()
+	cfg.Metrics = reg
+	c, err := collect.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if f.metrics != "" {
+		serveMetrics(f.metrics, reg, logger)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if err := c.Rotate(); err != nil {
+				logger.Error("rotation on SIGHUP failed", "err", err)
+			} else {
+				logger.Info("rotated on SIGHUP")
+			}
+		}
+	}()
+	logger.Info("collecting", "dir", cfg.Archive.Dir, "interval", cfg.Archive.Interval)
+	err = c.Run(ctx)
+	logger.Info("stopped")
+	return err
+}
+
+// serveMetrics serves reg on addr in the background. A busy port is logged,
+// not fatal: losing self-monitoring must not stop collection.
+func serveMetrics(addr string, reg *metrics.Registry, logger *slog.Logger) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		logger.Warn("metrics endpoint disabled", "addr", addr, "err", err)
+		return
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", reg)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	logger.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	go srv.Serve(ln)
+}
+
+// onCompleteCommand returns an OnComplete hook that runs cmd for each
+// completed file, one at a time, never blocking the writer.
+func onCompleteCommand(cmd string, logger *slog.Logger) func(string, *flowfile.Meta) {
+	queue := make(chan string, 1024)
+	go func() {
+		for path := range queue {
+			c := exec.Command("sh", "-c", cmd, "flowscan-exec", path)
+			c.Env = append(os.Environ(), "FLOWSCAN_FILE="+path)
+			out, err := c.CombinedOutput()
+			if err != nil {
+				logger.Error("--exec command failed", "file", path, "err", err, "output", strings.TrimSpace(string(out)))
+			}
+		}
+	}()
+	return func(path string, _ *flowfile.Meta) {
+		select {
+		case queue <- path:
+		default:
+			logger.Error("--exec queue full; command skipped", "file", path)
+		}
+	}
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func loadLocation(name string) (*time.Location, error) {
+	if name == "" || strings.EqualFold(name, "local") {
+		return time.Local, nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("--tz %q: %w", name, err)
+	}
+	return loc, nil
+}
+
+// normalizeListen accepts "ADDR:PORT", "[V6]:PORT", ":PORT", "PORT" and a
+// bare address, and returns ADDR:PORT.
+func normalizeListen(s string, defPort int) (string, error) {
+	if _, err := strconv.ParseUint(s, 10, 16); err == nil {
+		return ":" + s, nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		// A bare address, IPv6 included.
+		h := strings.Trim(s, "[]")
+		if net.ParseIP(h) == nil && h != "localhost" {
+			return "", fmt.Errorf("--listen %q: want ADDR:PORT", s)
+		}
+		return net.JoinHostPort(h, strconv.Itoa(defPort)), nil
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || (p == 0 && port != "0") {
+		return "", fmt.Errorf("--listen %q: bad port", s)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// parseSize parses "4MiB", "10G", "512k", "1000" (bytes).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(strings.ToLower(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
+		{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
+		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40}, {"b", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%q is not a size (e.g. 4MiB, 50GiB)", s)
+	}
+	return int64(v * float64(mult)), nil
+}
+
+// parseAge parses Go durations plus a "d" (day) and "w" (week) suffix.
+func parseAge(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	for _, u := range []struct {
+		suffix string
+		d      time.Duration
+	}{{"d", 24 * time.Hour}, {"w", 7 * 24 * time.Hour}} {
+		if strings.HasSuffix(t, u.suffix) {
+			n, err := strconv.ParseFloat(strings.TrimSuffix(t, u.suffix), 64)
+			if err != nil || n <= 0 {
+				return 0, fmt.Errorf("%q is not an age (e.g. 30d, 12h)", s)
+			}
+			return time.Duration(n * float64(u.d)), nil
+		}
+	}
+	d, err := time.ParseDuration(t)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not an age (e.g. 30d, 12h)", s)
+	}
+	return d, nil
+}

@@ -1,0 +1,311 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flowscan/flowscan/internal/flow"
+	"github.com/flowscan/flowscan/internal/flowfile"
+)
+
+func runDump(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("dump", "[flags] FILE|DIR...",
+		"Prints the flows of flow files (the flowdumper / flow-print successor). A directory means\n"+
+			"every completed file under it, in time order. The text format shows each file's metadata\n"+
+			"(interval, counts, exporters, lost flows) above its flows; --meta prints only metadata.", stderr)
+	format := fs.String("format", "text", "output `FORMAT`: text, csv or json (one object per line)")
+	metaOnly := fs.Bool("meta", false, "print only each file's metadata")
+	limit := fs.Uint64("limit", 0, "stop after `N` flows (0: all)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	switch *format {
+	case "text", "csv", "json":
+	default:
+		return fmt.Errorf("--format %q: want text, csv or json", *format)
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	var paths []string
+	for _, arg := range fs.Args() {
+		st, err := os.Stat(arg)
+		if err != nil {
+			return err
+		}
+		if !st.IsDir() {
+			paths = append(paths, arg)
+			continue
+		}
+		entries, err := flowfile.List(arg)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			paths = append(paths, e.Path)
+		}
+	}
+	w := bufio.NewWriterSize(stdout, 1<<16)
+	defer w.Flush()
+	d := dumper{w: w, format: *format, metaOnly: *metaOnly, limit: *limit}
+	if *format == "csv" && !*metaOnly {
+		w.WriteString(strings.Join(flow.Fields, ",") + "\n")
+	}
+	for _, p := range paths {
+		if err := d.file(p); err != nil {
+			if errors.Is(err, errLimit) {
+				return nil
+			}
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+var errLimit = errors.New("limit reached")
+
+type dumper struct {
+	w        *bufio.Writer
+	format   string
+	metaOnly bool
+	limit    uint64
+	n        uint64
+	buf      []byte
+	recs     []flow.Record
+}
+
+func (d *dumper) file(path string) error {
+	r, err := flowfile.Open(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	m := r.Meta()
+	if d.metaOnly {
+		return d.meta(path, m)
+	}
+	if d.format == "text" {
+		d.textMeta(path, m)
+		d.w.WriteString(textHeader)
+	}
+	for {
+		d.recs, err = r.Next(d.recs[:0])
+		for i := range d.recs {
+			if d.limit > 0 && d.n >= d.limit {
+				return errLimit
+			}
+			d.n++
+			d.record(&d.recs[i])
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (d *dumper) record(r *flow.Record) {
+	switch d.format {
+	case "json":
+		d.buf = flow.AppendJSON(d.buf[:0], r)
+	case "csv":
+		d.buf = flow.AppendCSV(d.buf[:0], r)
+	default:
+		d.buf = appendText(d.buf[:0], r)
+	}
+	d.buf = append(d.buf, '\n')
+	d.w.Write(d.buf)
+}
+
+// metaJSON is the JSON form of a file's metadata.
+type metaJSON struct {
+	File      string         `json:"file"`
+	Start     time.Time      `json:"start"`
+	End       time.Time      `json:"end"`
+	Complete  bool           `json:"complete"`
+	Recovered bool           `json:"recovered"`
+	Hostname  string         `json:"hostname,omitempty"`
+	Flows     uint64         `json:"flows"`
+	Packets   uint64         `json:"packets"`
+	Bytes     uint64         `json:"bytes"`
+	LostFlows uint64         `json:"lost_flows"`
+	FirstFlow *time.Time     `json:"first_flow,omitempty"`
+	LastFlow  *time.Time     `json:"last_flow,omitempty"`
+	Exporters []exporterJSON `json:"exporters"`
+}
+
+type exporterJSON struct {
+	Exporter       string `json:"exporter"`
+	Domain         uint32 `json:"domain"`
+	Format         string `json:"format"`
+	Datagrams      uint64 `json:"datagrams"`
+	Flows          uint64 `json:"flows"`
+	LostFlows      uint64 `json:"lost_flows"`
+	LostDatagrams  uint64 `json:"lost_datagrams"`
+	SequenceResets uint64 `json:"sequence_resets"`
+	Misordered     uint64 `json:"misordered"`
+	SamplingRate   uint32 `json:"sampling_rate"`
+}
+
+func toMetaJSON(path string, m *flowfile.Meta) metaJSON {
+	out := metaJSON{File: path, Start: m.Start, End: m.End, Complete: m.Complete, Recovered: m.Recovered,
+		Hostname: m.Hostname, Flows: m.Flows, Packets: m.Packets, Bytes: m.Bytes, LostFlows: m.LostFlows(),
+		Exporters: []exporterJSON{}}
+	if m.Flows > 0 {
+		first, last := m.FirstFlow.UTC(), m.LastFlow.UTC()
+		out.FirstFlow, out.LastFlow = &first, &last
+	}
+	for _, e := range m.Exporters {
+		out.Exporters = append(out.Exporters, exporterJSON{Exporter: e.Addr.String(), Domain: e.Domain, Format: e.Format,
+			Datagrams: e.Datagrams, Flows: e.Flows, LostFlows: e.LostFlows, LostDatagrams: e.LostDatagrams,
+			SequenceResets: e.SequenceResets, Misordered: e.Misordered, SamplingRate: e.SamplingRate})
+	}
+	return out
+}
+
+func (d *dumper) meta(path string, m *flowfile.Meta) error {
+	switch d.format {
+	case "json":
+		b, err := json.Marshal(toMetaJSON(path, m))
+		if err != nil {
+			return err
+		}
+		d.w.Write(append(b, '\n'))
+	case "csv":
+		if d.n == 0 {
+			d.w.WriteString("file,start,end,complete,flows,packets,bytes,lost_flows,exporters\n")
+		}
+		d.n++
+		fmt.Fprintf(d.w, "%s,%s,%s,%t,%d,%d,%d,%d,%d\n", path, m.Start.Format(time.RFC3339), m.End.Format(time.RFC3339),
+			m.Complete, m.Flows, m.Packets, m.Bytes, m.LostFlows(), len(m.Exporters))
+	default:
+		d.textMeta(path, m)
+	}
+	return nil
+}
+
+func (d *dumper) textMeta(path string, m *flowfile.Meta) {
+	state := "complete"
+	if !m.Complete {
+		state = "in progress"
+	}
+	if m.Recovered {
+		state += ", recovered after a crash"
+	}
+	fmt.Fprintf(d.w, "# file %s (%s)\n# interval %s - %s\n# flows %d  packets %d  bytes %d  lost flows %d\n",
+		path, state, m.Start.Format(time.RFC3339), m.End.Format(time.RFC3339), m.Flows, m.Packets, m.Bytes, m.LostFlows())
+	for _, e := range m.Exporters {
+		fmt.Fprintf(d.w, "# exporter %s domain %d %s: datagrams %d flows %d lost flows %d sampling 1:%d\n",
+			e.Addr, e.Domain, e.Format, e.Datagrams, e.Flows, e.LostFlows, max(e.SamplingRate, 1))
+	}
+}
+
+const textHeader = "start                    duration proto src                                         dst                                           packets        bytes flags   in  out exporter\n"
+
+func appendText(b []byte, r *flow.Record) []byte {
+	b = r.StartTime().AppendFormat(b, "2006-01-02 15:04:05.000")
+	b = pad(b, 25)
+	b = padLeft(b, strconv.AppendFloat(nil, r.Duration().Seconds(), 'f', 3, 64), 8)
+	b = append(b, ' ')
+	start := len(b)
+	b = append(b, protoName(r.Proto)...)
+	b = padFrom(b, start, 6)
+	start = len(b)
+	b = appendHostPort(b, r, true)
+	b = padFrom(b, start, 44)
+	start = len(b)
+	b = appendHostPort(b, r, false)
+	b = padFrom(b, start, 44)
+	b = padLeft(b, strconv.AppendUint(nil, r.Packets, 10), 9)
+	b = append(b, ' ')
+	b = padLeft(b, strconv.AppendUint(nil, r.Bytes, 10), 12)
+	b = append(b, ' ')
+	b = append(b, tcpFlags(r.TCPFlags)...)
+	b = append(b, ' ')
+	b = padLeft(b, strconv.AppendUint(nil, uint64(r.InIf), 10), 4)
+	b = append(b, ' ')
+	b = padLeft(b, strconv.AppendUint(nil, uint64(r.OutIf), 10), 4)
+	b = append(b, ' ')
+	return flow.AppendAddr(b, r.Exporter)
+}
+
+func appendHostPort(b []byte, r *flow.Record, src bool) []byte {
+	a, p := r.DstAddr, r.DstPort
+	if src {
+		a, p = r.SrcAddr, r.SrcPort
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		b = append(b, '[')
+		b = flow.AppendAddr(b, a)
+		b = append(b, ']')
+	} else {
+		b = flow.AppendAddr(b, a)
+	}
+	b = append(b, ':')
+	return strconv.AppendUint(b, uint64(p), 10)
+}
+
+func pad(b []byte, n int) []byte {
+	for len(b) < n {
+		b = append(b, ' ')
+	}
+	return b
+}
+
+func padFrom(b []byte, start, width int) []byte {
+	for len(b)-start < width {
+		b = append(b, ' ')
+	}
+	return append(b, ' ')
+}
+
+func padLeft(b, v []byte, width int) []byte {
+	for i := len(v); i < width; i++ {
+		b = append(b, ' ')
+	}
+	return append(b, v...)
+}
+
+// protoName returns a short protocol name or the number.
+func protoName(p uint8) string {
+	switch p {
+	case 1:
+		return "ICMP"
+	case 6:
+		return "TCP"
+	case 17:
+		return "UDP"
+	case 47:
+		return "GRE"
+	case 50:
+		return "ESP"
+	case 58:
+		return "ICMP6"
+	case 132:
+		return "SCTP"
+	}
+	return strconv.Itoa(int(p))
+}
+
+// tcpFlags renders flags as six letters UAPRSF with dots for unset ones.
+func tcpFlags(f uint8) string {
+	const names = "UAPRSF"
+	out := []byte("......")
+	for i := 0; i < 6; i++ {
+		if f&(1<<(5-i)) != 0 {
+			out[i] = names[i]
+		}
+	}
+	return string(out)
+}

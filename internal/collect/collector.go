@@ -1,0 +1,464 @@
+// Package collect is the UDP flow collector: it reads export datagrams from
+// one or more sockets, decodes them with the registered decoders, accounts
+// sequence loss per exporter and hands the flows to the flow-file writer.
+//
+// Data flows one way: socket readers (one goroutine per socket, recvmmsg
+// batches) → a bounded queue → one pipeline goroutine (allow-list, decode,
+// loss accounting, metrics) → flowfile.Writer, which compresses and writes in
+// the background so that neither rotation nor disk latency stalls receiving.
+package collect
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowscan/flowscan/internal/decode"
+	"github.com/flowscan/flowscan/internal/flow"
+	"github.com/flowscan/flowscan/internal/flowfile"
+	"github.com/flowscan/flowscan/internal/metrics"
+)
+
+// DefaultPort is the UDP port the collector listens on when none is given.
+const DefaultPort = 2055
+
+// Config configures a Collector.
+type Config struct {
+	// Listen holds UDP addresses ("127.0.0.1:2055", "[::]:2055", ":2055").
+	Listen []string
+	// SocketsPerAddr is the number of SO_REUSEPORT sockets per address;
+	// 0 means one per CPU.
+	SocketsPerAddr int
+	// RcvBuf is the requested socket receive buffer in bytes (default 4 MiB).
+	RcvBuf int
+	// Allow, if not empty, is the exporter allow-list: datagrams from other
+	// sources are counted and dropped.
+	Allow []netip.Prefix
+	// Decode configures the decoders (sampling overrides, template limits).
+	Decode decode.Options
+	// StateDir keeps decoder state (templates) across restarts; default
+	// Archive.Dir/.flowscan.
+	StateDir string
+	// Archive configures the flow-file writer.
+	Archive flowfile.Config
+	// Logger receives operational messages; default slog.Default().
+	Logger *slog.Logger
+	// Metrics, if set, receives the collector's metrics.
+	Metrics *metrics.Registry
+	// MaxExporters bounds per-exporter bookkeeping (default 10000).
+	MaxExporters int
+}
+
+// Collector receives, decodes and stores flows. Create it with New and run it
+// with Run.
+type Collector struct {
+	cfg     Config
+	log     *slog.Logger
+	sockets []*socket
+	mux     *decode.Mux
+	writer  *flowfile.Writer
+	seq     *SequenceTracker
+
+	queue  chan *batch
+	free   chan *batch
+	rotate chan chan error
+
+	recs []flow.Record
+
+	// exporters is written only by the pipeline goroutine; expMu guards
+	// insertions against concurrent metric scrapes.
+	expMu     sync.RWMutex
+	exporters map[exporterKey]*exporterCounters
+	overflow  exporterCounters // exporters beyond MaxExporters
+
+	decodeErrors sync.Map // decode.Format+Reason -> *atomic.Uint64
+	denied       atomic.Uint64
+	truncated    atomic.Uint64
+	unknownFmt   atomic.Uint64
+	stateErrors  atomic.Uint64
+
+	stateMu  sync.Mutex
+	savedGen map[string]uint64 // state file -> decoder generation last saved
+}
+
+type exporterKey struct {
+	addr   netip.Addr
+	format decode.Format
+}
+
+// exporterCounters are one exporter's counters, per format.
+type exporterCounters struct {
+	datagrams, flows, lostFlows, lostDatagrams, resets, misordered atomic.Uint64
+	lastSeen                                                       atomic.Int64 // Unix seconds
+}
+
+type errKey struct {
+	format decode.Format
+	reason decode.Reason
+}
+
+// New opens the sockets and the flow-file writer (recovering any file a
+// crash left behind) and loads saved decoder state.
+func New(ctx context.Context, cfg Config) (*Collector, error) {
+	if len(cfg.Listen) == 0 {
+		cfg.Listen = []string{fmt.Sprintf("127.0.0.1:%d", DefaultPort)}
+	}
+	if cfg.SocketsPerAddr <= 0 {
+		cfg.SocketsPerAddr = min(runtime.GOMAXPROCS(0), 4)
+	}
+	if cfg.RcvBuf <= 0 {
+		cfg.RcvBuf = defaultRcvBuf
+	}
+	if cfg.MaxExporters <= 0 {
+		cfg.MaxExporters = 10000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Archive.Logger == nil {
+		cfg.Archive.Logger = cfg.Logger
+	}
+	if cfg.StateDir == "" {
+		cfg.StateDir = filepath.Join(cfg.Archive.Dir, ".flowscan")
+	}
+	c := &Collector{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		mux:       decode.NewMux(cfg.Decode),
+		seq:       NewSequenceTracker(cfg.MaxExporters * 4),
+		exporters: make(map[exporterKey]*exporterCounters),
+		rotate:    make(chan chan error),
+		recs:      make([]flow.Record, 0, 4096),
+		savedGen:  make(map[string]uint64),
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	c.loadState()
+	for _, addr := range cfg.Listen {
+		for i := 0; i < cfg.SocketsPerAddr; i++ {
+			s, got, err := listen(ctx, addr, cfg.RcvBuf)
+			if err != nil {
+				c.closeSockets()
+				return nil, fmt.Errorf("listen on %s: %w", addr, err)
+			}
+			if i == 0 {
+				c.log.Info("listening", "addr", s.local, "sockets", cfg.SocketsPerAddr, "rcvbuf", got)
+				if got < cfg.RcvBuf {
+					c.log.Warn("receive buffer smaller than requested; raise net.core.rmem_max or run as root", "requested", cfg.RcvBuf, "got", got)
+				}
+			}
+			c.sockets = append(c.sockets, s)
+		}
+	}
+	w, err := flowfile.NewWriter(cfg.Archive)
+	if err != nil {
+		c.closeSockets()
+		return nil, err
+	}
+	c.writer = w
+	nb := 4 * len(c.sockets) * 8
+	c.queue = make(chan *batch, nb)
+	c.free = make(chan *batch, nb+len(c.sockets))
+	for i := 0; i < nb+len(c.sockets); i++ {
+		c.free <- newBatch()
+	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.Register(c.writeMetrics)
+	}
+	return c, nil
+}
+
+// Addrs returns the local addresses the collector listens on.
+func (c *Collector) Addrs() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range c.sockets {
+		if !seen[s.local] {
+			seen[s.local] = true
+			out = append(out, s.local)
+		}
+	}
+	return out
+}
+
+// Rotate completes the current flow file now (SIGHUP).
+func (c *Collector) Rotate() error {
+	done := make(chan error, 1)
+	c.rotate <- done
+	return <-done
+}
+
+// Run receives and stores flows until ctx is cancelled, then drains what
+// was received, completes the current file and saves decoder state.
+func (c *Collector) Run(ctx context.Context) error {
+	var readers sync.WaitGroup
+	for _, s := range c.sockets {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			c.readLoop(s)
+		}()
+	}
+	pipeDone := make(chan struct{})
+	go func() {
+		defer close(pipeDone)
+		c.pipeline(ctx)
+	}()
+	stateDone := make(chan struct{})
+	go func() {
+		defer close(stateDone)
+		c.stateLoop(ctx)
+	}()
+
+	<-ctx.Done()
+	c.closeSockets()
+	readers.Wait()
+	close(c.queue)
+	<-pipeDone
+	<-stateDone
+	c.saveState()
+	return c.writer.Close()
+}
+
+func (c *Collector) closeSockets() {
+	for _, s := range c.sockets {
+		s.close()
+	}
+}
+
+// readLoop reads batches from one socket into the queue.
+func (c *Collector) readLoop(s *socket) {
+	for {
+		b := <-c.free
+		if err := s.readBatch(b); err != nil {
+			c.free <- b
+			if !isClosed(err) {
+				c.log.Error("receive failed", "err", err)
+			}
+			return
+		}
+		if b.trunc > 0 {
+			c.truncated.Add(uint64(b.trunc))
+		}
+		c.queue <- b
+	}
+}
+
+// pipeline decodes queued batches and writes their flows.
+func (c *Collector) pipeline(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case b, ok := <-c.queue:
+			if !ok {
+				return
+			}
+			c.handle(b)
+			c.free <- b
+		case <-tick.C:
+			if err := c.writer.Tick(); err != nil {
+				c.log.Error("flow file", "err", err)
+			}
+		case done := <-c.rotate:
+			done <- c.writer.Rotate()
+		}
+	}
+}
+
+// handle decodes every datagram of a batch and writes the flows.
+func (c *Collector) handle(b *batch) {
+	recs := c.recs[:0]
+	pkt := decode.Packet{Received: b.recv}
+	now := b.recv.Unix()
+	for i := 0; i < b.n; i++ {
+		pkt.Data, pkt.Src = b.data(i), b.srcs[i]
+		if !c.allowed(pkt.Src.Addr()) {
+			c.denied.Add(1)
+			continue
+		}
+		before := len(recs)
+		var res decode.Result
+		var err error
+		recs, res, err = c.mux.Decode(recs, &pkt)
+		if err != nil {
+			recs = recs[:before]
+			c.countError(err)
+			continue
+		}
+		ec := c.exporter(exporterKey{res.Exporter, res.Format})
+		ec.datagrams.Add(1)
+		ec.flows.Add(uint64(res.Flows))
+		ec.lastSeen.Store(now)
+		so := c.seq.Observe(&res)
+		if so.LostFlows > 0 {
+			ec.lostFlows.Add(so.LostFlows)
+		}
+		if so.LostDatagrams > 0 {
+			ec.lostDatagrams.Add(so.LostDatagrams)
+		}
+		st := flowfile.ExporterStats{Datagrams: 1, Flows: uint64(res.Flows), LostFlows: so.LostFlows, LostDatagrams: so.LostDatagrams}
+		if so.Reset {
+			ec.resets.Add(1)
+			st.SequenceResets = 1
+		}
+		if so.Misordered {
+			ec.misordered.Add(1)
+			st.Misordered = 1
+		}
+		if res.Flows > 0 {
+			st.SamplingRate = recs[len(recs)-1].SamplingRate
+		}
+		c.writer.Account(flowfile.ExporterKey{Addr: res.Exporter, Domain: res.Domain, Format: uint8(res.Format)}, st)
+	}
+	if len(recs) > 0 {
+		if err := c.writer.Write(recs); err != nil {
+			c.log.Error("writing flows", "err", err, "flows", len(recs))
+		}
+	}
+	c.recs = recs[:0]
+}
+
+func (c *Collector) allowed(a netip.Addr) bool {
+	if len(c.cfg.Allow) == 0 {
+		return true
+	}
+	for _, p := range c.cfg.Allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Collector) exporter(k exporterKey) *exporterCounters {
+	if ec := c.exporters[k]; ec != nil {
+		return ec
+	}
+	if len(c.exporters) >= c.cfg.MaxExporters {
+		return &c.overflow
+	}
+	ec := &exporterCounters{}
+	c.expMu.Lock()
+	c.exporters[k] = ec
+	c.expMu.Unlock()
+	return ec
+}
+
+func (c *Collector) countError(err error) {
+	var de *decode.Error
+	k := errKey{decode.FormatUnknown, "other"}
+	if errors.As(err, &de) {
+		k = errKey{de.Format, de.Reason}
+	}
+	v, ok := c.decodeErrors.Load(k)
+	if !ok {
+		v, _ = c.decodeErrors.LoadOrStore(k, new(atomic.Uint64))
+	}
+	v.(*atomic.Uint64).Add(1)
+	if c.log.Enabled(context.Background(), slog.LevelDebug) {
+		c.log.Debug("decode error", "err", err)
+	}
+}
+
+// stateLoop saves decoder state shortly after it changes, so a restart
+// (even after kill -9) keeps the templates learned up to a second before.
+func (c *Collector) stateLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.saveState()
+		}
+	}
+}
+
+// stateFile is where the state of one decoder is kept.
+func (c *Collector) stateFile(f decode.Format) string {
+	return filepath.Join(c.cfg.StateDir, f.String()+".state")
+}
+
+func (c *Collector) saveState() {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	for _, f := range decode.Registered() {
+		st, ok := c.mux.Decoder(f.Format).(decode.Stateful)
+		if !ok {
+			continue
+		}
+		path := c.stateFile(f.Format)
+		gen := st.StateGeneration()
+		if g, ok := c.savedGen[path]; ok && g == gen {
+			continue
+		}
+		var buf bytes.Buffer
+		if err := st.SaveState(&buf); err != nil {
+			c.stateErrors.Add(1)
+			c.log.Error("saving decoder state", "format", f.Format, "err", err)
+			continue
+		}
+		if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+			c.stateErrors.Add(1)
+			c.log.Error("saving decoder state", "format", f.Format, "err", err)
+			continue
+		}
+		c.savedGen[path] = gen
+	}
+}
+
+func (c *Collector) loadState() {
+	for _, f := range decode.Registered() {
+		st, ok := c.mux.Decoder(f.Format).(decode.Stateful)
+		if !ok {
+			continue
+		}
+		path := c.stateFile(f.Format)
+		data, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err == nil {
+			err = st.LoadState(bytes.NewReader(data))
+		}
+		if err != nil {
+			c.log.Warn("ignoring saved decoder state", "file", path, "err", err)
+			continue
+		}
+		c.savedGen[path] = st.StateGeneration()
+		c.log.Info("restored decoder state", "format", f.Format, "templates", st.TemplateCount())
+	}
+}
+
+// writeFileAtomic replaces path with data so that a crash leaves either the
+// old or the new content.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}
