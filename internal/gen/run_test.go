@@ -109,12 +109,12 @@ func TestRunCountsMatchCollector(t *testing.T) {
 		addr    string
 		cfg     Config
 	}{
-		{"v5", "udp4", "127.0.0.1:0", Config{Format: FormatV5, Count: 3000, Rate: 200000}},
-		{"v5 sampled, 3 exporters", "udp4", "127.0.0.1:0", Config{Format: FormatV5, Count: 2500, Rate: 200000, Exporters: 3, SamplingRate: 100}},
-		{"v9 mixed", "udp4", "127.0.0.1:0", Config{Format: FormatV9, Count: 3000, Rate: 200000, IPv6Share: 0.3, Exporters: 2}},
-		{"v9 sampled", "udp4", "127.0.0.1:0", Config{Format: FormatV9, Count: 3000, Rate: 200000, SamplingRate: 10, TemplateEvery: 5}},
-		{"ipfix sampled, 4 exporters", "udp4", "127.0.0.1:0", Config{Format: FormatIPFIX, Count: 3001, Rate: 200000, IPv6Share: 0.5, Exporters: 4, SamplingRate: 1000}},
-		{"ipfix to ::1, jumbo", "udp6", "[::1]:0", Config{Format: FormatIPFIX, Count: 5000, Rate: 200000, IPv6Share: 0.1, MaxDatagram: 8000}},
+		{"v5", "udp4", "127.0.0.1:0", Config{Format: FormatV5, Count: 3000, Rate: 100000}},
+		{"v5 sampled, 3 exporters", "udp4", "127.0.0.1:0", Config{Format: FormatV5, Count: 2500, Rate: 100000, Exporters: 3, SamplingRate: 100}},
+		{"v9 mixed", "udp4", "127.0.0.1:0", Config{Format: FormatV9, Count: 3000, Rate: 100000, IPv6Share: 0.3, Exporters: 2}},
+		{"v9 sampled", "udp4", "127.0.0.1:0", Config{Format: FormatV9, Count: 3000, Rate: 100000, SamplingRate: 10, TemplateEvery: 5}},
+		{"ipfix sampled, 4 exporters", "udp4", "127.0.0.1:0", Config{Format: FormatIPFIX, Count: 3001, Rate: 100000, IPv6Share: 0.5, Exporters: 4, SamplingRate: 1000}},
+		{"ipfix to ::1, jumbo", "udp6", "[::1]:0", Config{Format: FormatIPFIX, Count: 5000, Rate: 50000, IPv6Share: 0.1, MaxDatagram: 8000}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
