@@ -80,6 +80,8 @@ func (c *Collector) writeMetrics(w *metrics.Writer) {
 	ws := c.writer.Stats()
 	w.Sample("flowscan_file_bytes_written_total", metrics.Counter, "Bytes written to flow files.", float64(ws.BytesWritten))
 	w.Sample("flowscan_files_completed_total", metrics.Counter, "Flow files completed and renamed.", float64(ws.FilesCompleted))
+	w.Sample("flowscan_file_dropped_flows_total", metrics.Counter, "Flows lost because the disk writer fell behind or failed.", float64(ws.DroppedRecords))
+	w.Sample("flowscan_file_queued_blocks", metrics.Gauge, "Blocks waiting for the background writer.", float64(ws.QueuedBlocks))
 	w.Sample("flowscan_file_write_errors_total", metrics.Counter, "Flow file write errors.", float64(ws.Errors))
 	w.Sample("flowscan_rotation_latency_seconds", metrics.Gauge, "Time from the end of an interval to its file being complete, for the last rotation.", ws.LastRotationLatency.Seconds())
 }
