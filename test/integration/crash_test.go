@@ -250,4 +250,21 @@ func TestKill9(t *testing.T) {
 	if found != len(markFlows) {
 		t.Errorf("found %d of %d marker flows sent without a template after the restart: templates did not survive kill -9", found, len(markFlows))
 	}
+
+	// Control: a collector without the saved state cannot decode the same
+	// datagram, so the check above really depends on the saved templates.
+	ctl := startCollector(t, port, filepath.Join(t.TempDir(), "control"))
+	if _, err := mark.Write(markDataDatagram(time.Now(), 2)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the control collector to receive the data-only datagram", func() bool {
+		m, err := ctl.scrape()
+		return err == nil && metricSum(m, "flowscan_datagrams_total")+metricSum(m, "flowscan_decode_errors_total") >= 1
+	})
+	if m, err := ctl.scrape(); err != nil {
+		t.Error(err)
+	} else if n := metricSum(m, "flowscan_flows_total"); n != 0 {
+		t.Errorf("a collector without saved templates decoded %v flows from a data-only datagram", n)
+	}
+	ctl.signal(t, syscall.SIGTERM, 30*time.Second)
 }
