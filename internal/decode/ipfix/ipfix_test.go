@@ -510,3 +510,24 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchRecords), "ns/record")
 }
+
+func TestConcurrentSaveState(t *testing.T) {
+	d := New(decode.Options{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 200 {
+			var buf bytes.Buffer
+			if err := d.SaveState(&buf); err != nil {
+				t.Error(err)
+				return
+			}
+			_ = d.TemplateCount()
+			_ = d.StateGeneration()
+		}
+	}()
+	for i := range 200 {
+		d.Decode(nil, &decode.Packet{Data: message(uint32(i), uint32(i%3), v4Template(), set(256, v4Record("10.0.0.1", 1, 1, 1))), Src: exporter})
+	}
+	<-done
+}

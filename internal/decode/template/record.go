@@ -11,7 +11,9 @@ import (
 // Context carries what a set decoder needs to know about the datagram a
 // set came from.
 type Context struct {
-	Format   decode.Format
+	// Format is used in errors.
+	Format decode.Format
+	// Exporter and Domain are copied into every record.
 	Exporter netip.Addr
 	Domain   uint32
 	// Dom is the exporter domain's state; options records update it.
