@@ -421,3 +421,47 @@ func ipfixMessage(set []byte) []byte {
 	binary.BigEndian.PutUint16(b[2:], uint16(16+len(set)))
 	return append(b, set...)
 }
+
+// TestIPv6AndRotate receives on an IPv6 socket and completes the current
+// file on demand (what SIGHUP does).
+func TestIPv6AndRotate(t *testing.T) {
+	if ln, err := net.ListenPacket("udp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		ln.Close()
+	}
+	dir := t.TempDir()
+	r := start(t, dir, func(c *collect.Config) { c.Listen = []string{"[::1]:0"} })
+	var one [3]flow.Record
+	m := gen.NewMix(7, gen.MixOptions{})
+	for i := range one {
+		m.Next(&one[i], time.Now())
+	}
+	mustSend(t, r.sender(t), gen.AppendNetFlow5(nil, gen.V5Header{UnixSecs: uint32(time.Now().Unix())}, one[:]))
+	r.waitMetric(t, 3, "flowscan_flows_total", `exporter="::1"`)
+	time.Sleep(1100 * time.Millisecond) // Rotate ignores a file started this second
+	if err := r.c.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		entries, err := flowfile.List(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d completed files 5 s after Rotate, want 1", len(entries))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	got, metas := readAll(t, dir)
+	if len(got) != 3 || len(metas) != 1 {
+		t.Fatalf("after rotate: %d flows in %d files, want 3 in 1", len(got), len(metas))
+	}
+	if got[0].Exporter != netip.MustParseAddr("::1") || !metas[0].Complete {
+		t.Errorf("after rotate: %d flows, exporter %v, meta %+v", len(got), got[0].Exporter, metas[0])
+	}
+}
