@@ -22,13 +22,45 @@ type seqKey struct {
 	format decode.Format
 }
 
-// seqState is the expected next sequence number of one space.
+// seqState follows one sequence space.
 type seqState struct {
-	next  uint32
-	valid bool
+	prevSeq               uint32
+	prevAdvance, prevData uint32
+	valid                 bool
+	// modes is the set of numbering conventions (seqMode bits) that every
+	// gap-free step so far agreed with.
+	modes uint8
 	// flowsPerDatagram is a moving average used to estimate lost flows for
 	// formats whose sequence counts datagrams (NetFlow v9, sFlow).
 	flowsPerDatagram float64
+}
+
+// Exporters disagree on what a flow-counting sequence number means. RFC
+// 7011 says an IPFIX sequence number counts the data records sent before
+// the message, options data records included; some exporters (softflowd)
+// count those sent up to and including the message, and leave options
+// records out. The tracker learns the convention of each space from the
+// steps that fit one exactly, instead of reporting phantom loss.
+const (
+	modeBefore     uint8 = 1 << iota // records before this message (RFC 7011, NetFlow v5)
+	modeBeforeData                   // as modeBefore, options records not counted
+	modeAfter                        // records up to and including this message
+	modeAfterData                    // as modeAfter, options records not counted
+	modeAll        = modeBefore | modeBeforeData | modeAfter | modeAfterData
+)
+
+// expected returns the sequence number a message should carry under mode.
+func (st *seqState) expected(mode uint8, res *decode.Result) uint32 {
+	data := uint32(res.Flows + res.Skipped)
+	switch mode {
+	case modeBeforeData:
+		return st.prevSeq + st.prevData
+	case modeAfter:
+		return st.prevSeq + res.SeqAdvance
+	case modeAfterData:
+		return st.prevSeq + min(data, res.SeqAdvance)
+	}
+	return st.prevSeq + st.prevAdvance
 }
 
 // SeqOutcome is what one datagram's sequence number says about loss.
@@ -80,7 +112,12 @@ func (t *SequenceTracker) Observe(res *decode.Result) SeqOutcome {
 		maxGap = maxDatagramGap
 	}
 	if st.valid {
-		diff := int32(res.Sequence - st.next)
+		var diff int32
+		if res.SeqUnit == decode.SeqDatagrams {
+			diff = int32(res.Sequence - (st.prevSeq + 1))
+		} else {
+			diff = st.flowGap(res)
+		}
 		switch {
 		case diff == 0:
 		case diff > 0 && diff <= maxGap:
@@ -98,10 +135,34 @@ func (t *SequenceTracker) Observe(res *decode.Result) SeqOutcome {
 		default:
 			out.Reset = true
 		}
+	} else if st.modes == 0 {
+		st.modes = modeAll
 	}
-	st.next = res.Sequence + res.SeqAdvance
+	st.prevSeq = res.Sequence
+	st.prevAdvance = res.SeqAdvance
+	st.prevData = min(uint32(res.Flows+res.Skipped), res.SeqAdvance)
 	st.valid = res.SeqExact || res.SeqUnit == decode.SeqDatagrams
 	return out
+}
+
+// flowGap returns how far a flow-counting sequence number is ahead of the
+// expected one, narrowing the space's numbering conventions to those that
+// fit when some fit exactly.
+func (st *seqState) flowGap(res *decode.Result) int32 {
+	var fits uint8
+	for m := modeBefore; m <= modeAfterData; m <<= 1 {
+		if st.modes&m != 0 && st.expected(m, res) == res.Sequence {
+			fits |= m
+		}
+	}
+	if fits != 0 {
+		st.modes = fits
+		return 0
+	}
+	// No convention fits: measure the gap with the most likely remaining
+	// one (the lowest bit; modeBefore while undecided).
+	m := st.modes & -st.modes
+	return int32(res.Sequence - st.expected(m, res))
 }
 
 // Len returns the number of sequence spaces followed.

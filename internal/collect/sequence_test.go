@@ -38,6 +38,19 @@ func TestSequenceTracker(t *testing.T) {
 			{a, decode.FormatIPFIX, 150, 10, 10, true, SeqOutcome{}}, // 40 records were undecodable, not lost
 			{a, decode.FormatIPFIX, 170, 10, 10, true, SeqOutcome{LostFlows: 10}},
 		}},
+		{"counted after the message, options records left out (softflowd IPFIX)", []step{
+			{a, decode.FormatIPFIX, 20, 21, 20, true, SeqOutcome{}}, // 20 flows + 1 options record
+			{a, decode.FormatIPFIX, 46, 26, 26, true, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 66, 20, 20, true, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 111, 25, 25, true, SeqOutcome{LostFlows: 20}}, // a 20-flow message went missing
+			{a, decode.FormatIPFIX, 131, 21, 20, true, SeqOutcome{}},
+		}},
+		{"RFC 7011 numbering with options records", []step{
+			{a, decode.FormatIPFIX, 0, 21, 20, true, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 21, 26, 26, true, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 47, 20, 20, true, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 87, 5, 5, true, SeqOutcome{LostFlows: 20}},
+		}},
 		{"datagram sequence", []step{
 			{a, decode.FormatNetFlow9, 7, 1, 20, true, SeqOutcome{}},
 			{a, decode.FormatNetFlow9, 8, 1, 20, true, SeqOutcome{}},
