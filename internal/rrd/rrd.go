@@ -1,0 +1,401 @@
+// Package rrd is flowscan's thin binding to RRDtool's librrd (cgo): create,
+// update, fetch, xport and graph real RRD files that the rrdtool command
+// and CUGrapher read, optionally through rrdcached.
+//
+// librrd keeps parser state in globals for its argv-style calls, so every
+// call into the library is serialised by one mutex, and errors are copied
+// out inside the same C call that produced them.
+package rrd
+
+/*
+#cgo pkg-config: librrd
+#include <rrd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { FS_CREATE, FS_UPDATE, FS_FLUSH };
+
+static void fs_copy_error(char *err, size_t n) {
+	if (rrd_test_error()) {
+		strncpy(err, rrd_get_error(), n - 1);
+		err[n - 1] = 0;
+	} else {
+		strncpy(err, "unknown rrd error", n - 1);
+	}
+}
+
+static int fs_call(int kind, int argc, char **argv, char *err, size_t n) {
+	int rc = -1;
+	rrd_clear_error();
+	optind = 0;
+	opterr = 0;
+	switch (kind) {
+	case FS_CREATE: rc = rrd_create(argc, argv); break;
+	case FS_UPDATE: rc = rrd_update(argc, argv); break;
+	case FS_FLUSH: rc = rrd_flushcached(argc, argv); break;
+	}
+	if (rc != 0) fs_copy_error(err, n);
+	return rc;
+}
+
+static int fs_fetch(int argc, char **argv, time_t *start, time_t *end, unsigned long *step,
+		unsigned long *ds_cnt, char ***ds_names, rrd_value_t **data, char *err, size_t n) {
+	rrd_clear_error();
+	optind = 0;
+	opterr = 0;
+	int rc = rrd_fetch(argc, argv, start, end, step, ds_cnt, ds_names, data);
+	if (rc != 0) fs_copy_error(err, n);
+	return rc;
+}
+
+static int fs_xport(int argc, char **argv, time_t *start, time_t *end, unsigned long *step,
+		unsigned long *col_cnt, char ***legends, rrd_value_t **data, char *err, size_t n) {
+	int xsize = 0;
+	rrd_clear_error();
+	optind = 0;
+	opterr = 0;
+	int rc = rrd_xport(argc, argv, &xsize, start, end, step, col_cnt, legends, data);
+	if (rc != 0) fs_copy_error(err, n);
+	return rc;
+}
+
+// fs_graph renders a graph to memory and returns the image (malloc'd).
+static unsigned char *fs_graph(int argc, char **argv, size_t *size, char *err, size_t n) {
+	rrd_clear_error();
+	optind = 0;
+	opterr = 0;
+	rrd_info_t *info = rrd_graph_v(argc, argv);
+	if (info == NULL) {
+		fs_copy_error(err, n);
+		return NULL;
+	}
+	unsigned char *out = NULL;
+	for (rrd_info_t *p = info; p != NULL; p = p->next) {
+		if (strcmp(p->key, "image") == 0 && p->type == RD_I_BLO) {
+			*size = p->value.u_blo.size;
+			out = malloc(*size);
+			if (out != NULL) memcpy(out, p->value.u_blo.ptr, *size);
+			break;
+		}
+	}
+	rrd_info_free(info);
+	if (out == NULL) {
+		strncpy(err, rrd_test_error() ? rrd_get_error() : "graph produced no image", n - 1);
+		err[n - 1] = 0;
+	}
+	return out;
+}
+
+static char *fs_str_at(char **v, unsigned long i) { return v[i]; }
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// lib serialises all calls into librrd.
+var lib sync.Mutex
+
+const errLen = 512
+
+// ErrPastUpdate is returned by Update for a time at or before the RRD's
+// last update: the value was already stored (or is too late to store).
+var ErrPastUpdate = errors.New("rrd: update time not after the last update")
+
+// Client writes and reads RRD files, directly or through rrdcached.
+type Client struct {
+	// Daemon is the rrdcached address ("unix:/run/rrdcached.sock",
+	// "127.0.0.1:42217"); empty means direct file access.
+	Daemon string
+}
+
+// New returns a client; daemon may be empty.
+func New(daemon string) *Client { return &Client{Daemon: daemon} }
+
+// DS is a data source definition.
+type DS struct {
+	Name string
+	// Type is GAUGE, COUNTER, DERIVE or ABSOLUTE.
+	Type string
+	// Heartbeat is the longest gap between updates before the value
+	// becomes unknown.
+	Heartbeat time.Duration
+	// Min and Max bound values; NaN means unbounded ("U").
+	Min, Max float64
+}
+
+// RRA is a round-robin archive definition.
+type RRA struct {
+	// CF is AVERAGE, MIN, MAX or LAST.
+	CF string
+	// XFF is the fraction of unknown primary points that still gives a
+	// known consolidated point.
+	XFF float64
+	// Steps is the number of primary points per consolidated point.
+	Steps int
+	// Rows is the number of consolidated points kept.
+	Rows int
+}
+
+// FlowScanRRAs returns FlowScan's archives for a given step: at 300 s they
+// are exactly createGeneralRRD's (AVERAGE 1×600, 6×600, 24×600, 288×1827;
+// MAX 24×600, 288×1827: 50 hours of 5-minute points, 12.5 days of 30
+// minutes, 50 days of 2 hours, 5 years of days). Other steps keep the same
+// time spans.
+func FlowScanRRAs(step time.Duration) []RRA {
+	per := func(span time.Duration) int { return max(1, int(span/step)) }
+	return []RRA{
+		{"AVERAGE", 0, 1, 600 * per(5*time.Minute)},
+		{"AVERAGE", 0, per(30 * time.Minute), 600},
+		{"AVERAGE", 0, per(2 * time.Hour), 600},
+		{"AVERAGE", 0, per(24 * time.Hour), 1827},
+		{"MAX", 0, per(2 * time.Hour), 600},
+		{"MAX", 0, per(24 * time.Hour), 1827},
+	}
+}
+
+// FlowDS returns ABSOLUTE data sources with FlowScan's heartbeat (400 s
+// for a 300 s step) and no bounds.
+func FlowDS(step time.Duration, names ...string) []DS {
+	out := make([]DS, len(names))
+	for i, n := range names {
+		out[i] = DS{Name: n, Type: "ABSOLUTE", Heartbeat: step * 4 / 3, Min: math.NaN(), Max: math.NaN()}
+	}
+	return out
+}
+
+func (c *Client) daemonArgs(args []string) []string {
+	if c.Daemon != "" {
+		return append(args, "--daemon", c.Daemon)
+	}
+	return args
+}
+
+// Create makes a new RRD file (and its directory) with the given step and
+// start time. An existing file is left alone and Create returns nil.
+func (c *Client) Create(path string, step time.Duration, start time.Time, ds []DS, rras []RRA) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	secs := int64(step / time.Second)
+	if secs < 1 {
+		return fmt.Errorf("rrd: step %v shorter than a second", step)
+	}
+	args := []string{"create", path, "--start", strconv.FormatInt(start.Unix(), 10), "--step", strconv.FormatInt(secs, 10), "--no-overwrite"}
+	args = c.daemonArgs(args)
+	for _, d := range ds {
+		args = append(args, fmt.Sprintf("DS:%s:%s:%d:%s:%s", d.Name, d.Type, int64(d.Heartbeat/time.Second), bound(d.Min), bound(d.Max)))
+	}
+	for _, r := range rras {
+		args = append(args, fmt.Sprintf("RRA:%s:%g:%d:%d", r.CF, r.XFF, r.Steps, r.Rows))
+	}
+	err := call(C.FS_CREATE, args)
+	if err != nil && strings.Contains(err.Error(), "File exists") {
+		return nil
+	}
+	return err
+}
+
+func bound(v float64) string {
+	if math.IsNaN(v) {
+		return "U"
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+// Update stores values (in data-source order; NaN is unknown) at time t.
+// It returns ErrPastUpdate when t is not after the file's last update, so
+// a file reported again after a crash is not counted twice.
+func (c *Client) Update(path string, t time.Time, values ...float64) error {
+	var sb strings.Builder
+	sb.WriteString(strconv.FormatInt(t.Unix(), 10))
+	for _, v := range values {
+		sb.WriteByte(':')
+		if math.IsNaN(v) {
+			sb.WriteByte('U')
+		} else {
+			sb.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+		}
+	}
+	args := c.daemonArgs([]string{"update", path})
+	err := call(C.FS_UPDATE, append(args, sb.String()))
+	if err != nil && isPastUpdate(err.Error()) {
+		return ErrPastUpdate
+	}
+	return err
+}
+
+func isPastUpdate(msg string) bool {
+	return strings.Contains(msg, "illegal attempt to update using time") ||
+		strings.Contains(msg, "minimum one second step") ||
+		strings.Contains(msg, "Illegal update time")
+}
+
+// Flush asks rrdcached to write pending updates of path (no-op without a
+// daemon), so that a fetch sees them.
+func (c *Client) Flush(path string) error {
+	if c.Daemon == "" {
+		return nil
+	}
+	return call(C.FS_FLUSH, []string{"flushcached", "--daemon", c.Daemon, path})
+}
+
+// Series is the result of Fetch or Xport: Rows[i][j] is the value of column
+// j at Start + (i+1)*Step (RRDtool's convention: a row covers the step
+// ending at its time). Unknown values are NaN.
+type Series struct {
+	Start, End time.Time
+	Step       time.Duration
+	Names      []string
+	Rows       [][]float64
+}
+
+// Time returns the end of row i's step.
+func (s *Series) Time(i int) time.Time { return s.Start.Add(time.Duration(i+1) * s.Step) }
+
+// Fetch reads consolidated values of cf (AVERAGE, MAX...) between start and
+// end at the given resolution (0: the finest available).
+func (c *Client) Fetch(path, cf string, start, end time.Time, resolution time.Duration) (*Series, error) {
+	args := []string{"fetch", path, cf, "--start", strconv.FormatInt(start.Unix(), 10), "--end", strconv.FormatInt(end.Unix(), 10)}
+	if resolution > 0 {
+		args = append(args, "--resolution", strconv.FormatInt(int64(resolution/time.Second), 10))
+	}
+	args = c.daemonArgs(args)
+	argv, free := cArgs(args)
+	defer free()
+	var cstart, cend C.time_t
+	var step, n C.ulong
+	var names **C.char
+	var data *C.rrd_value_t
+	errbuf := (*C.char)(C.malloc(errLen))
+	defer C.free(unsafe.Pointer(errbuf))
+	lib.Lock()
+	rc := C.fs_fetch(C.int(len(args)), argv, &cstart, &cend, &step, &n, &names, &data, errbuf, errLen)
+	lib.Unlock()
+	if rc != 0 {
+		return nil, fmt.Errorf("rrd fetch %s: %s", path, C.GoString(errbuf))
+	}
+	return collect(cstart, cend, step, n, names, data), nil
+}
+
+// Xport evaluates DEF/CDEF/XPORT arguments (as `rrdtool xport` takes them)
+// and returns the exported columns.
+func (c *Client) Xport(args ...string) (*Series, error) {
+	full := c.daemonArgs([]string{"xport"})
+	full = append(full, args...)
+	argv, free := cArgs(full)
+	defer free()
+	var cstart, cend C.time_t
+	var step, n C.ulong
+	var names **C.char
+	var data *C.rrd_value_t
+	errbuf := (*C.char)(C.malloc(errLen))
+	defer C.free(unsafe.Pointer(errbuf))
+	lib.Lock()
+	rc := C.fs_xport(C.int(len(full)), argv, &cstart, &cend, &step, &n, &names, &data, errbuf, errLen)
+	lib.Unlock()
+	if rc != 0 {
+		return nil, fmt.Errorf("rrd xport: %s", C.GoString(errbuf))
+	}
+	s := collect(cstart, cend, step, n, names, data)
+	// xport rows start at Start itself, not one step after it.
+	s.Start = s.Start.Add(-s.Step)
+	return s, nil
+}
+
+// Graph renders a graph (arguments as `rrdtool graph -` takes them after
+// the file name) and returns the image bytes (PNG unless --imgformat says
+// otherwise).
+func (c *Client) Graph(args ...string) ([]byte, error) {
+	full := c.daemonArgs([]string{"graph", "-"})
+	full = append(full, args...)
+	argv, free := cArgs(full)
+	defer free()
+	errbuf := (*C.char)(C.malloc(errLen))
+	defer C.free(unsafe.Pointer(errbuf))
+	var size C.size_t
+	lib.Lock()
+	img := C.fs_graph(C.int(len(full)), argv, &size, errbuf, errLen)
+	lib.Unlock()
+	if img == nil {
+		return nil, fmt.Errorf("rrd graph: %s", C.GoString(errbuf))
+	}
+	defer C.free(unsafe.Pointer(img))
+	return C.GoBytes(unsafe.Pointer(img), C.int(size)), nil
+}
+
+// collect copies a librrd result into a Series and frees it.
+func collect(cstart, cend C.time_t, step, n C.ulong, names **C.char, data *C.rrd_value_t) *Series {
+	s := &Series{Start: time.Unix(int64(cstart), 0), End: time.Unix(int64(cend), 0), Step: time.Duration(step) * time.Second}
+	for i := C.ulong(0); i < n; i++ {
+		p := C.fs_str_at(names, i)
+		s.Names = append(s.Names, C.GoString(p))
+		C.rrd_freemem(unsafe.Pointer(p))
+	}
+	C.rrd_freemem(unsafe.Pointer(names))
+	if step == 0 || n == 0 {
+		C.rrd_freemem(unsafe.Pointer(data))
+		return s
+	}
+	rows := int((cend - cstart) / C.time_t(step))
+	vals := unsafe.Slice((*float64)(unsafe.Pointer(data)), rows*int(n))
+	for r := 0; r < rows; r++ {
+		row := make([]float64, n)
+		copy(row, vals[r*int(n):(r+1)*int(n)])
+		s.Rows = append(s.Rows, row)
+	}
+	C.rrd_freemem(unsafe.Pointer(data))
+	return s
+}
+
+// call runs an argv-style librrd function under the library lock.
+func call(kind C.int, args []string) error {
+	argv, free := cArgs(args)
+	defer free()
+	errbuf := (*C.char)(C.malloc(errLen))
+	defer C.free(unsafe.Pointer(errbuf))
+	lib.Lock()
+	rc := C.fs_call(kind, C.int(len(args)), argv, errbuf, errLen)
+	lib.Unlock()
+	if rc != 0 {
+		return fmt.Errorf("rrd %s %s: %s", args[0], argAfter(args), C.GoString(errbuf))
+	}
+	return nil
+}
+
+func argAfter(args []string) string {
+	if len(args) > 1 {
+		return args[1]
+	}
+	return ""
+}
+
+// cArgs converts args to a C argv; free releases it.
+func cArgs(args []string) (**C.char, func()) {
+	argv := (**C.char)(C.malloc(C.size_t(len(args)+1) * C.size_t(unsafe.Sizeof(uintptr(0)))))
+	s := unsafe.Slice(argv, len(args)+1)
+	for i, a := range args {
+		s[i] = C.CString(a)
+	}
+	s[len(args)] = nil
+	return argv, func() {
+		for i := range args {
+			C.free(unsafe.Pointer(s[i]))
+		}
+		C.free(unsafe.Pointer(argv))
+	}
+}

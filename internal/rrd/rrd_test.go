@@ -1,0 +1,158 @@
+package rrd
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCreateUpdateFetch stores ABSOLUTE counts and reads back the rates,
+// also through the rrdtool command, which must read our files.
+func TestCreateUpdateFetch(t *testing.T) {
+	c := New("")
+	testRoundTrip(t, c, filepath.Join(t.TempDir(), "sub", "total.rrd"))
+}
+
+func testRoundTrip(t *testing.T, c *Client, path string) {
+	t.Helper()
+	step := 300 * time.Second
+	t0 := time.Unix(1_800_000_000, 0).Truncate(step)
+	if err := c.Create(path, step, t0.Add(-step), FlowDS(step, "in_bytes", "out_bytes"), FlowScanRRAs(step)); err != nil {
+		t.Fatal(err)
+	}
+	// Creating again leaves the file alone.
+	if err := c.Create(path, step, t0, FlowDS(step, "x"), FlowScanRRAs(step)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		// ABSOLUTE: 3000 bytes in a 300 s step is 10 bytes/s.
+		if err := c.Update(path, t0.Add(time.Duration(i)*step), 3000*float64(i+1), 600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Update(path, t0.Add(3*step), 1, 1); !errors.Is(err, ErrPastUpdate) {
+		t.Fatalf("second update at the same time: %v, want ErrPastUpdate", err)
+	}
+	if err := c.Flush(path); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Fetch(path, "AVERAGE", t0, t0.Add(3*step), step)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Names) != 2 || s.Names[0] != "in_bytes" || s.Step != step {
+		t.Fatalf("names %v step %v", s.Names, s.Step)
+	}
+	want := map[int64][2]float64{
+		t0.Add(step).Unix():     {20, 2},
+		t0.Add(2 * step).Unix(): {30, 2},
+		t0.Add(3 * step).Unix(): {40, 2},
+	}
+	found := 0
+	for i, row := range s.Rows {
+		w, ok := want[s.Time(i).Unix()]
+		if !ok {
+			continue
+		}
+		found++
+		if math.Abs(row[0]-w[0]) > 1e-9 || math.Abs(row[1]-w[1]) > 1e-9 {
+			t.Errorf("at %v: %v, want %v", s.Time(i), row, w)
+		}
+	}
+	if found != 3 {
+		t.Errorf("found %d of 3 expected rows in %+v", found, s)
+	}
+	if _, err := exec.LookPath("rrdtool"); err == nil {
+		out, err := exec.Command("rrdtool", "info", path).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), `ds[out_bytes].type = "ABSOLUTE"`) || !strings.Contains(string(out), "step = 300") {
+			t.Errorf("rrdtool info: %v\n%s", err, out)
+		}
+	}
+}
+
+func TestGraphAndXport(t *testing.T) {
+	c := New("")
+	path := filepath.Join(t.TempDir(), "g.rrd")
+	step := 60 * time.Second
+	t0 := time.Unix(1_800_000_000, 0).Truncate(step)
+	if err := c.Create(path, step, t0.Add(-step), FlowDS(step, "in_bytes"), FlowScanRRAs(step)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 30; i++ {
+		if err := c.Update(path, t0.Add(time.Duration(i)*step), float64(6000*(i%5+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start, end := t0.Unix(), t0.Add(29*step).Unix()
+	png, err := c.Graph("--start", itoa(start), "--end", itoa(end), "--width", "300", "--height", "100",
+		"DEF:b="+path+":in_bytes:AVERAGE", "CDEF:bits=b,8,*", "AREA:bits#00cc00:in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n")) || len(png) < 500 {
+		t.Errorf("not a PNG: %d bytes %q", len(png), png[:min(8, len(png))])
+	}
+	x, err := c.Xport("--start", itoa(start), "--end", itoa(end), "--step", "60",
+		"DEF:b="+path+":in_bytes:AVERAGE", "CDEF:bits=b,8,*", "XPORT:bits:bits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(x.Names) != 1 || x.Names[0] != "bits" || len(x.Rows) < 20 {
+		t.Fatalf("xport %+v", x)
+	}
+	// 6000*k bytes per 60 s = 100*k bytes/s = 800*k bits/s, k in 1..5.
+	known := 0
+	for _, r := range x.Rows {
+		if math.IsNaN(r[0]) {
+			continue
+		}
+		known++
+		k := r[0] / 800
+		if k < 1-1e-9 || k > 5+1e-9 || math.Abs(k-math.Round(k)) > 1e-9 {
+			t.Errorf("xport value %v is not 800*k", r[0])
+		}
+	}
+	if known < 20 {
+		t.Errorf("only %d known xport rows", known)
+	}
+	if _, err := c.Graph("DEF:b=/nonexistent.rrd:x:AVERAGE", "LINE1:b#000"); err == nil {
+		t.Error("graph of a missing file succeeded")
+	}
+}
+
+// TestRRDCached runs the same round trip through a private rrdcached.
+func TestRRDCached(t *testing.T) {
+	bin, err := exec.LookPath("rrdcached")
+	if err != nil {
+		t.Skip("rrdcached not installed (apt-get install rrdcached)")
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "rrdcached.sock")
+	cmd := exec.Command(bin, "-g", "-l", "unix:"+sock, "-b", dir, "-B", "-p", filepath.Join(dir, "pid"), "-j", filepath.Join(dir, "journal"))
+	os.Mkdir(filepath.Join(dir, "journal"), 0o755)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("rrdcached socket did not appear")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	testRoundTrip(t, New("unix:"+sock), filepath.Join(dir, "cached.rrd"))
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
