@@ -155,4 +155,3 @@ func TestRRDCached(t *testing.T) {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
-
