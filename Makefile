@@ -6,11 +6,20 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X github.com/flowscan/flowscan/internal/cli.Version=$(VERSION)
 FUZZTIME ?= 20s
 
-.PHONY: all build run test vet fmt-check bench fuzz race clean
+.PHONY: all deps build run test vet fmt-check bench fuzz race clean
 
 all: build
 
-build:
+# deps: the C library the build links (librrd, through cgo) and the rrdtool
+# command; installed with apt-get when missing (sudo when not root).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+deps:
+	@pkg-config --exists librrd 2>/dev/null || { \
+	  echo "installing librrd-dev, rrdtool and pkg-config (needed to build flowscan)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends librrd-dev rrdtool pkg-config gcc; }
+
+build: deps
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/flowscan
 
 # run: the main job on defaults. At this stage: a collector on loopback fed by
@@ -21,10 +30,10 @@ run: build
 # test: the whole suite. Integration tests that need Debian packages
 # (softflowd, tshark) skip with a message when those are missing; .ci/run
 # installs them.
-test: fmt-check vet
+test: deps fmt-check vet
 	$(GO) test -count=1 ./...
 
-vet:
+vet: deps
 	$(GO) vet ./...
 
 fmt-check:

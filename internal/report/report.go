@@ -72,6 +72,14 @@ type Env struct {
 	// Interval is the expected flow-file interval, used as the RRD step
 	// of new RRD files.
 	Interval time.Duration
+	// OutputDir is the module's default directory for RRD files and
+	// scoreboards (the scanner's rrd_dir joined with the module name); a
+	// module's own output_dir / OutputDir setting overrides it.
+	OutputDir string
+	// BaseDir resolves relative paths found in the module's configuration
+	// (the directory of the configuration file; "" means the working
+	// directory).
+	BaseDir string
 }
 
 // Decoder fills a module's configuration struct from its section of the
