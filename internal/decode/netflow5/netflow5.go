@@ -83,7 +83,6 @@ func (d *Decoder) Decode(dst []flow.Record, pkt *decode.Packet) ([]flow.Record, 
 			Domain:   res.Domain,
 			SrcAddr:  netip.AddrFrom4([4]byte(p[0:4])),
 			DstAddr:  netip.AddrFrom4([4]byte(p[4:8])),
-			NextHop:  netip.AddrFrom4([4]byte(p[8:12])),
 			InIf:     uint32(binary.BigEndian.Uint16(p[12:14])),
 			OutIf:    uint32(binary.BigEndian.Uint16(p[14:16])),
 			Packets:  uint64(binary.BigEndian.Uint32(p[16:20])),
@@ -99,6 +98,11 @@ func (d *Decoder) Decode(dst []flow.Record, pkt *decode.Packet) ([]flow.Record, 
 			DstAS:    uint32(binary.BigEndian.Uint16(p[42:44])),
 			SrcMask:  p[44],
 			DstMask:  p[45],
+		}
+		// 0.0.0.0 means "no next hop"; report it as unknown, as the
+		// template formats do when the field is absent.
+		if nh := [4]byte(p[8:12]); nh != [4]byte{} {
+			r.NextHop = netip.AddrFrom4(nh)
 		}
 		r.ApplySampling(rate)
 	}

@@ -84,7 +84,7 @@ func TestDecode(t *testing.T) {
 			InIf: 3, OutIf: 65535, Packets: 10, Bytes: 4000, Start: ms - 10_000, End: ms - 1_000,
 			SrcPort: 51000, DstPort: 443, TCPFlags: 0x1b, Proto: 6, TOS: 0x20, SrcAS: 64512, DstAS: 15169, SrcMask: 24, DstMask: 16},
 		{Exporter: exporter.Addr(), Domain: 0x0102,
-			SrcAddr: netip.MustParseAddr("10.0.0.2"), DstAddr: netip.MustParseAddr("8.8.8.8"), NextHop: netip.AddrFrom4([4]byte{}),
+			SrcAddr: netip.MustParseAddr("10.0.0.2"), DstAddr: netip.MustParseAddr("8.8.8.8"),
 			Packets: 1, Bytes: 76, Start: ms, End: ms, SrcPort: 5353, DstPort: 53, Proto: 17},
 	}
 	if len(out) != len(want) {
