@@ -30,7 +30,13 @@ func (o ByteOrder) String() string {
 	return fmt.Sprintf("ByteOrder(%d)", uint8(o))
 }
 
-func (o ByteOrder) binary() (binary.ByteOrder, bool) {
+// byteOrder reads and appends in one byte order.
+type byteOrder interface {
+	binary.ByteOrder
+	binary.AppendByteOrder
+}
+
+func (o ByteOrder) binary() (byteOrder, bool) {
 	switch o {
 	case LittleEndian:
 		return binary.LittleEndian, true
@@ -221,7 +227,7 @@ func (h *Header) recordSize() (int, error) {
 
 // parsePrefix checks the fixed 8-byte start of a file and returns the byte
 // order and the declared header length.
-func parsePrefix(b []byte) (ByteOrder, binary.ByteOrder, int, error) {
+func parsePrefix(b []byte) (ByteOrder, byteOrder, int, error) {
 	if len(b) < genericLen || b[0] != magic1 || b[1] != magic2 {
 		return 0, nil, 0, ErrNotFlowTools
 	}

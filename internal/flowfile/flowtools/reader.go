@@ -91,9 +91,12 @@ func NewReader(src io.Reader) (*Reader, error) {
 		zr, err := zlib.NewReader(br)
 		if err != nil {
 			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				// Compressed in-progress file with nothing flushed
-				// yet: no records.
-				r.body = eofReader{}
+				// A compressed in-progress file with nothing flushed
+				// yet has no records; a completed one is damaged.
+				r.err = io.EOF
+				if h.Done() {
+					r.err = fmt.Errorf("%w: compressed body is missing", ErrTruncated)
+				}
 				return r, nil
 			}
 			return nil, fmt.Errorf("%w: zlib: %v", ErrCorrupt, err)
@@ -102,10 +105,6 @@ func NewReader(src io.Reader) (*Reader, error) {
 	}
 	return r, nil
 }
-
-type eofReader struct{}
-
-func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 // Header returns the stream header.
 func (r *Reader) Header() *Header { return r.hdr }
@@ -117,7 +116,8 @@ func (r *Reader) Records() uint64 { return r.records }
 // last record it returns io.EOF. A truncated body (an in-progress file, or
 // a damaged one) yields the complete records before the damage and then an
 // error wrapping ErrTruncated; a damaged compressed body gives one
-// wrapping ErrCorrupt. Read errors are returned as they are. Next allocates only when dst must grow.
+// wrapping ErrCorrupt. Read errors are returned as they are. Next
+// allocates only when dst must grow.
 func (r *Reader) Next(dst []flow.Record) ([]flow.Record, error) {
 	if r.err != nil {
 		return dst, r.err
