@@ -34,6 +34,7 @@ func commands() []command {
 	return []command{
 		{"collect", "receive NetFlow v5/v9/IPFIX over UDP and write rotated flow files", runCollect},
 		{"dump", "print the flows and metadata of flow files (text, CSV, JSON)", runDump},
+		{"run", "collect and scan in one process (collector + report modules)", runRun},
 		{"scan", "run report modules (CUFlow, JKFlow, CampusIO, SubNetIO) over flow files into RRD files", runScan},
 		{"gen", "send synthetic NetFlow v5/v9/IPFIX traffic to a collector", runGen},
 		{"demo", "run a collector on loopback fed by the generator and show what it stored", runDemo},

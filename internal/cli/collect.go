@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/flowscan/flowscan/internal/collect"
+	"github.com/flowscan/flowscan/internal/config"
 	"github.com/flowscan/flowscan/internal/decode"
 	"github.com/flowscan/flowscan/internal/flowfile"
 	"github.com/flowscan/flowscan/internal/metrics"
@@ -24,28 +25,32 @@ import (
 
 // collectFlags are the flags of `flowscan collect`, shared with demo.
 type collectFlags struct {
-	listen    stringList
-	dir       string
-	interval  time.Duration
-	nest      int
-	tz        string
-	sockets   int
-	rcvbuf    string
-	allow     prefixList
-	sampling  samplingOverrides
-	maxSize   string
-	maxAge    string
-	exec      string
-	metrics   string
-	flush     time.Duration
-	stateDir  string
-	logLevel  string
-	templates int
+	configFile string
+	listen     stringList
+	dir        string
+	interval   time.Duration
+	nest       int
+	tz         string
+	sockets    int
+	rcvbuf     string
+	allow      prefixList
+	sampling   samplingOverrides
+	maxSize    string
+	maxAge     string
+	exec       string
+	metrics    string
+	flush      time.Duration
+	stateDir   string
+	logLevel   string
+	templates  int
 }
 
-func (f *collectFlags) register(fs *flag.FlagSet) {
+// register defines the flags; listenFlag names the UDP listen flag
+// ("listen" for collect; run keeps --listen for the web server).
+func (f *collectFlags) register(fs *flag.FlagSet, listenFlag string) {
 	f.sampling = samplingOverrides{}
-	fs.Var(&f.listen, "listen", "UDP `ADDR:PORT` to receive exports on; repeatable, IPv4 or IPv6 (default \":2055\"); a bare port means all addresses")
+	fs.StringVar(&f.configFile, "config", "", "configuration `FILE` (YAML, section collect:); flags given on the command line override it")
+	fs.Var(&f.listen, listenFlag, "UDP `ADDR:PORT` to receive exports on; repeatable, IPv4 or IPv6 (default \":2055\"); a bare port means all addresses")
 	fs.StringVar(&f.dir, "dir", "flows", "`DIR`ectory of the flow-file archive")
 	fs.DurationVar(&f.interval, "interval", flowfile.DefaultInterval, "rotate flow files every `DURATION`, aligned to the clock")
 	fs.IntVar(&f.nest, "nest", 0, "date subdirectories like flow-capture -N: 0 none, 1 YYYY, 2 YYYY/YYYY-MM, 3 YYYY/YYYY-MM/YYYY-MM-DD")
@@ -62,6 +67,62 @@ func (f *collectFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.stateDir, "state-dir", "", "where templates are kept across restarts (default DIR/.flowscan)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn, error")
 	fs.IntVar(&f.templates, "max-templates", 1024, "templates kept per exporter and domain (template-flood bound)")
+}
+
+// merge fills the flags not given on the command line from the
+// configuration file's collect section.
+func (f *collectFlags) merge(fs *flag.FlagSet, cfg *config.Config) error {
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	c := cfg.Collect
+	str := func(name string, dst *string, v string) {
+		if !set[name] && v != "" {
+			*dst = v
+		}
+	}
+	if !set["listen"] && !set["flow-listen"] && len(c.Listen) > 0 {
+		f.listen = c.Listen
+	}
+	str("dir", &f.dir, cfg.Resolve(c.Dir))
+	if !set["interval"] && c.Interval > 0 {
+		f.interval = time.Duration(c.Interval)
+	}
+	if !set["nest"] && c.Nest != 0 {
+		f.nest = c.Nest
+	}
+	str("tz", &f.tz, c.TZ)
+	if !set["sockets"] && c.Sockets != 0 {
+		f.sockets = c.Sockets
+	}
+	str("rcvbuf", &f.rcvbuf, c.RcvBuf)
+	if !set["allow"] {
+		for _, a := range c.Allow {
+			if err := f.allow.Set(a); err != nil {
+				return fmt.Errorf("%s: collect.allow: %w", cfg.Path(), err)
+			}
+		}
+	}
+	if !set["sampling"] {
+		for exp, rate := range c.Sampling {
+			if err := f.sampling.Set(fmt.Sprintf("%s=%d", exp, rate)); err != nil {
+				return fmt.Errorf("%s: collect.sampling: %w", cfg.Path(), err)
+			}
+		}
+	}
+	str("max-size", &f.maxSize, c.MaxSize)
+	str("max-age", &f.maxAge, c.MaxAge)
+	str("exec", &f.exec, c.Exec)
+	if !set["metrics"] && c.Metrics != nil {
+		f.metrics = *c.Metrics
+	}
+	if !set["flush"] && c.Flush > 0 {
+		f.flush = time.Duration(c.Flush)
+	}
+	str("state-dir", &f.stateDir, cfg.Resolve(c.StateDir))
+	if !set["max-templates"] && c.MaxTemplates > 0 {
+		f.templates = c.MaxTemplates
+	}
+	return nil
 }
 
 // config turns the flags into a collector configuration.
@@ -138,48 +199,78 @@ func runCollect(args []string, stdout, stderr io.Writer) error {
 			"rotated every --interval. A file in progress ends in .tmp and is renamed when complete.\n"+
 			"SIGHUP completes the current file now; SIGTERM or SIGINT flushes, completes it and exits.", stderr)
 	var f collectFlags
-	f.register(fs)
+	f.register(fs, "listen")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (addresses go in --listen)", fs.Arg(0))
 	}
-	logger, err := newLogger(stderr, f.logLevel)
+	cfgFile, err := loadConfig(f.configFile)
 	if err != nil {
 		return err
 	}
-	cfg, err := f.config(logger)
+	if err := f.merge(fs, cfgFile); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, f.logLevel)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	c, err := f.start(ctx, logger, nil)
+	if err != nil {
+		return err
+	}
+	err = c.Run(ctx)
+	logger.Info("stopped")
+	return err
+}
+
+// start builds a collector from the flags, serves its metrics and rotates
+// it on SIGHUP. onComplete, if set, is called for each completed file
+// (after --exec is queued).
+func (f *collectFlags) start(ctx context.Context, logger *slog.Logger, onComplete func(string, *flowfile.Meta)) (*collect.Collector, error) {
+	cfg, err := f.config(logger)
+	if err != nil {
+		return nil, err
+	}
+	if onComplete != nil {
+		if prev := cfg.Archive.OnComplete; prev != nil {
+			cfg.Archive.OnComplete = func(p string, m *flowfile.Meta) { prev(p, m); onComplete(p, m) }
+		} else {
+			cfg.Archive.OnComplete = onComplete
+		}
+	}
 	reg := metrics.NewRegistry()
 	cfg.Metrics = reg
 	c, err := collect.New(ctx, cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if f.metrics != "" {
 		serveMetrics(f.metrics, reg, logger)
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
-		for range hup {
-			if err := c.Rotate(); err != nil {
-				logger.Error("rotation on SIGHUP failed", "err", err)
-			} else {
-				logger.Info("rotated on SIGHUP")
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := c.Rotate(); err != nil {
+					logger.Error("rotation on SIGHUP failed", "err", err)
+				} else {
+					logger.Info("rotated on SIGHUP")
+				}
 			}
 		}
 	}()
-	logger.Info("collecting", "dir", cfg.Archive.Dir, "interval", cfg.Archive.Interval)
-	err = c.Run(ctx)
-	logger.Info("stopped")
-	return err
+	logger.Info("collecting", "listen", c.Addrs(), "dir", cfg.Archive.Dir, "interval", cfg.Archive.Interval)
+	return c, nil
 }
 
 // serveMetrics serves reg on addr in the background. A busy port is logged,
