@@ -1,6 +1,7 @@
 package jkflow
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -136,7 +137,18 @@ type Scoreboard struct {
 
 // YAML returns the configuration as YAML for the module's section of
 // the flowscan configuration file.
-func (c *Config) YAML() ([]byte, error) { return yaml.Marshal(c) }
+func (c *Config) YAML() ([]byte, error) {
+	var b bytes.Buffer
+	e := yaml.NewEncoder(&b)
+	e.SetIndent(2)
+	if err := e.Encode(c); err != nil {
+		return nil, err
+	}
+	if err := e.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
 
 // OtherName is the name of the catch-all direction.
 const OtherName = "other"
