@@ -110,6 +110,13 @@ func (m *Module) OutputDir() string { return m.set.outputDir }
 // TopN returns the configured top report size (0: no reports).
 func (m *Module) TopN() int { return m.set.topN }
 
+// Multicast reports whether multicast flows are counted apart (in
+// MCAST.rrd only).
+func (m *Module) Multicast() bool { return m.set.multicast }
+
+// ReportPrefixFormat returns the configured report_prefix_format.
+func (m *Module) ReportPrefixFormat() string { return m.set.prefixFmt }
+
 // File returns the flow file being scanned.
 func (m *Module) File() *report.File { return m.file }
 
