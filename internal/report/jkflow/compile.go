@@ -141,20 +141,23 @@ type direction struct {
 	score                  *scoreboard
 }
 
-func (d *direction) fwd(a, b netip.Addr) bool {
-	return (d.from == nil || d.from.contains(a)) && !d.noFrom.contains(a) &&
-		(d.to == nil || d.to.contains(b)) && !d.noTo.contains(b)
+// keys are a flow's addresses prepared for prefix lookups.
+type keys struct{ src, dst addrKey }
+
+func (d *direction) fwd(a, b *addrKey) bool {
+	return (d.from == nil || d.from.has(a)) && !d.noFrom.has(a) &&
+		(d.to == nil || d.to.has(b)) && !d.noTo.has(b)
 }
 
 // way returns how r counts for d (wayIn, wayOut) or -1 if it does not.
 // parent is the way the flow counted for the enclosing level.
-func (d *direction) way(r *flow.Record, parent int) int {
+func (d *direction) way(r *flow.Record, k *keys, parent int) int {
 	switch d.kind {
 	case kindSites:
-		if d.fwd(r.SrcAddr, r.DstAddr) {
+		if d.fwd(&k.src, &k.dst) {
 			return wayOut
 		}
-		if d.fwd(r.DstAddr, r.SrcAddr) {
+		if d.fwd(&k.dst, &k.src) {
 			return wayIn
 		}
 	case kindRouters:
@@ -165,10 +168,10 @@ func (d *direction) way(r *flow.Record, parent int) int {
 				continue
 			}
 			if rt.local != nil {
-				if rt.local.contains(r.SrcAddr) {
+				if rt.local.has(&k.src) {
 					return wayOut
 				}
-				if rt.local.contains(r.DstAddr) {
+				if rt.local.has(&k.dst) {
 					return wayIn
 				}
 				continue
@@ -184,10 +187,10 @@ func (d *direction) way(r *flow.Record, parent int) int {
 		if d.local == nil {
 			return wayOut
 		}
-		if d.local.contains(r.SrcAddr) {
+		if d.local.has(&k.src) {
 			return wayOut
 		}
-		if d.local.contains(r.DstAddr) {
+		if d.local.has(&k.dst) {
 			return wayIn
 		}
 	case kindOther:
@@ -207,20 +210,20 @@ func (d *direction) add(r *flow.Record, way int) {
 
 // match counts r for the directions ds (and their children); other gets
 // the flow if none of ds matched. It reports whether any counted it.
-func match(ds []*direction, other *direction, r *flow.Record, parent int) bool {
+func match(ds []*direction, other *direction, r *flow.Record, k *keys, parent int) bool {
 	hit := false
 	for _, d := range ds {
-		w := d.way(r, parent)
+		w := d.way(r, k, parent)
 		if w < 0 {
 			continue
 		}
 		hit = true
 		d.add(r, w)
-		match(d.children, d.other, r, w)
+		match(d.children, d.other, r, k, w)
 	}
 	if !hit && other != nil {
 		other.add(r, parent)
-		match(other.children, other.other, r, parent)
+		match(other.children, other.other, r, k, parent)
 		return true
 	}
 	return hit

@@ -31,6 +31,7 @@ type Module struct {
 	outDir string
 	m      *model
 	file   *report.File
+	keys   keys // scratch for Wanted
 }
 
 // New builds the module from a configuration.
@@ -79,14 +80,16 @@ func (mod *Module) PerFile(f *report.File) error {
 func (mod *Module) Wanted(r *flow.Record) bool {
 	hit := false
 	parent := wayOut
+	k := &mod.keys
+	k.src, k.dst = keyOf(r.SrcAddr), keyOf(r.DstAddr)
 	if a := mod.m.all; a != nil {
-		if w := a.way(r, wayOut); w >= 0 {
+		if w := a.way(r, k, wayOut); w >= 0 {
 			a.add(r, w)
 			hit = true
 			parent = w
 		}
 	}
-	if match(mod.m.top, mod.m.other, r, parent) {
+	if match(mod.m.top, mod.m.other, r, k, parent) {
 		hit = true
 	}
 	return hit

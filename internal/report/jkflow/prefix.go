@@ -131,15 +131,39 @@ func newPrefixSet(ps []netip.Prefix) *prefixSet {
 // empty reports whether the set holds no address.
 func (s *prefixSet) empty() bool { return s == nil || len(s.v4) == 0 && len(s.v6) == 0 }
 
+// addrKey is an address prepared for lookups: a flow's addresses are
+// converted once, then looked up in many sets.
+type addrKey struct {
+	valid, v4 bool
+	a4        uint32
+	a6        u128
+}
+
+func keyOf(a netip.Addr) addrKey {
+	switch {
+	case a.Is4() || a.Is4In6():
+		b := a.As16()
+		return addrKey{valid: true, v4: true, a4: uint32(b[12])<<24 | uint32(b[13])<<16 | uint32(b[14])<<8 | uint32(b[15])}
+	case a.Is6():
+		return addrKey{valid: true, a6: u128Of(a)}
+	}
+	return addrKey{}
+}
+
 // contains reports whether a is in the set. IPv4-mapped IPv6 addresses
 // are looked up as IPv4.
 func (s *prefixSet) contains(a netip.Addr) bool {
-	if s == nil {
+	k := keyOf(a)
+	return s.has(&k)
+}
+
+// has reports whether the address k is in the set.
+func (s *prefixSet) has(k *addrKey) bool {
+	if s == nil || !k.valid {
 		return false
 	}
-	if a.Is4() || a.Is4In6() {
-		b := a.As16()
-		v := uint32(b[12])<<24 | uint32(b[13])<<16 | uint32(b[14])<<8 | uint32(b[15])
+	if k.v4 {
+		v := k.a4
 		r := s.v4
 		// first range with hi >= v
 		lo, hi := 0, len(r)
@@ -153,10 +177,7 @@ func (s *prefixSet) contains(a netip.Addr) bool {
 		}
 		return lo < len(r) && r[lo].lo <= v
 	}
-	if !a.Is6() {
-		return false
-	}
-	v := u128Of(a)
+	v := k.a6
 	r := s.v6
 	lo, hi := 0, len(r)
 	for lo < hi {
