@@ -34,11 +34,12 @@
 // A data block payload holds its records column-wise; after decompression it
 // is, in this order:
 //
-//	4 address columns: Exporter, SrcAddr, DstAddr, NextHop
-//	17 integer columns: Start, End, Bytes, Packets, Domain, SamplingRate,
-//	   InIf, OutIf, SrcAS, DstAS, SrcPort, DstPort, SrcVLAN, DstVLAN,
-//	   Proto, TOS, TCPFlags, SrcMask, DstMask  (19 in all, see intColumns)
-//	2 MAC columns: SrcMAC, DstMAC (integer columns of 48-bit values)
+//	4 address columns:  Exporter, SrcAddr, DstAddr, NextHop
+//	21 integer columns: Start, End, Bytes, Packets, Domain, SamplingRate,
+//	                    InIf, OutIf, SrcAS, DstAS, SrcPort, DstPort,
+//	                    SrcVLAN, DstVLAN, Proto, TOS, TCPFlags, SrcMask,
+//	                    DstMask, SrcMAC, DstMAC (MACs as 48-bit values,
+//	                    first octet least significant)
 //
 // An address column is n kind bytes (0 zero Addr, 1 IPv4, 2 IPv6, 3 IPv6 with
 // zone), then the IPv4 addresses as 4 byte planes (all first bytes, then all
@@ -54,11 +55,17 @@
 // (prefixes, port ranges, counters) together where zstd compresses them to
 // almost nothing.
 //
+// A zstd payload is one zstd frame. A writer stores a payload uncompressed
+// (codec 0) when compression would not make it smaller.
+//
 // A meta block payload is the JSON encoding of Meta (the cumulative state of
-// the file). The writer appends one with every flush, so a recovered file has
-// its exporter statistics as of the last flush; a completed file ends with a
-// final meta block whose Complete field is true. A file is complete when its
-// last block is such a final meta block and nothing follows it.
+// the file), except that FirstFlow and LastFlow are Unix milliseconds, plus
+// "Final": true on the meta block that ends a completed file. The writer
+// appends a meta block with every flush, so a recovered file has its exporter
+// statistics as of the last flush. A file is complete when its last valid
+// block is a final meta block and nothing follows it; its Meta.Complete is
+// true unless records were dropped (DroppedFlows > 0), so a file that lost
+// blocks to a write error never reads as complete.
 //
 // Totals (flows, packets, bytes, first and last flow time) of a file that is
 // not complete are recomputed from the data block headers, so a meta block

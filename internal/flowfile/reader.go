@@ -173,7 +173,8 @@ func decodeMeta(payload []byte, h blockHeader) (*Meta, error) {
 
 // Reader reads one flow file block by block.
 type Reader struct {
-	f      *os.File
+	f      io.ReaderAt
+	closer io.Closer
 	path   string
 	meta   *Meta
 	blocks []BlockInfo
@@ -190,28 +191,40 @@ func Open(path string) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := newReader(f, path)
+	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("flowfile: %s: %w", path, err)
+		return nil, err
+	}
+	r, err := NewReader(f, st.Size(), path)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	r.closer = f
+	return r, nil
+}
+
+// NewReader reads a flow file of size bytes from f; name (the file's path)
+// is used in errors and, for a file without meta blocks, for its start time.
+func NewReader(f io.ReaderAt, size int64, name string) (*Reader, error) {
+	r, err := newReader(f, size, name)
+	if err != nil {
+		return nil, fmt.Errorf("flowfile: %s: %w", name, err)
 	}
 	return r, nil
 }
 
-func newReader(f *os.File, path string) (*Reader, error) {
-	st, err := f.Stat()
+func newReader(f io.ReaderAt, size int64, path string) (*Reader, error) {
+	res, err := scanFile(f, size, false)
 	if err != nil {
 		return nil, err
 	}
-	res, err := scanFile(f, st.Size(), false)
-	if err != nil {
-		return nil, err
-	}
-	complete := res.final && res.validEnd == st.Size()
+	complete := res.final && res.validEnd == size
 	if !complete && len(res.blocks) > 0 {
 		// Not a cleanly completed file: only count data blocks whose
 		// payload verifies.
-		if res, err = scanFile(f, st.Size(), true); err != nil {
+		if res, err = scanFile(f, size, true); err != nil {
 			return nil, err
 		}
 	}
@@ -292,5 +305,10 @@ func (r *Reader) ReadBlock(b BlockInfo, dst []flow.Record) ([]flow.Record, error
 	return dst, nil
 }
 
-// Close closes the file.
-func (r *Reader) Close() error { return r.f.Close() }
+// Close closes the file opened by Open.
+func (r *Reader) Close() error {
+	if r.closer == nil {
+		return nil
+	}
+	return r.closer.Close()
+}
