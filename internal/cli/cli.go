@@ -36,6 +36,7 @@ func commands() []command {
 		{"dump", "print the flows and metadata of flow files (text, CSV, JSON)", runDump},
 		{"run", "collect and scan in one process (collector + report modules)", runRun},
 		{"scan", "run report modules (CUFlow, JKFlow, CampusIO, SubNetIO) over flow files into RRD files", runScan},
+		{"config", "check a configuration file (flowscan config check FILE)", runConfig},
 		{"gen", "send synthetic NetFlow v5/v9/IPFIX traffic to a collector", runGen},
 		{"demo", "run a collector on loopback fed by the generator and show what it stored", runDemo},
 		{"version", "print the version", func([]string, io.Writer, io.Writer) error { return nil }},

@@ -132,7 +132,7 @@ func (f *scanFlags) scanner(cfg *config.Config, logger *slog.Logger, interval ti
 		m, err := factory(&report.Env{RRD: client, Logger: logger.With("module", name), Interval: interval,
 			OutputDir: filepath.Join(rrdDir, name), BaseDir: base}, cfg.ModuleDecoder(name))
 		if err != nil {
-			return nil, fmt.Errorf("module %s: %w", name, err)
+			return nil, cfg.LocateModuleError(name, fmt.Errorf("module %s: %w", name, err))
 		}
 		modules = append(modules, m)
 	}

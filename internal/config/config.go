@@ -381,3 +381,35 @@ func Marshal(v any) ([]byte, error) {
 	enc.Close()
 	return buf.Bytes(), nil
 }
+
+// LocateModuleError adds file:line to an error a module returned while
+// checking its section, when the error quotes a value (as %q does) that
+// appears in the section: semantic checks (a bad prefix, a duplicate
+// label) then point at the line to fix like syntax errors do.
+func (c *Config) LocateModuleError(name string, err error) error {
+	if err == nil || c.path == "" || strings.HasPrefix(err.Error(), c.path+":") {
+		return err
+	}
+	n, ok := c.Modules[name]
+	if !ok {
+		return err
+	}
+	if line := findQuoted(&n, err.Error()); line > 0 {
+		return fmt.Errorf("%s:%d: %w", c.path, line, err)
+	}
+	return fmt.Errorf("%s: modules.%s: %w", c.path, name, err)
+}
+
+// findQuoted returns the line of the first scalar in n whose value the
+// message quotes.
+func findQuoted(n *yaml.Node, msg string) int {
+	if n.Kind == yaml.ScalarNode && n.Value != "" && strings.Contains(msg, fmt.Sprintf("%q", n.Value)) {
+		return n.Line
+	}
+	for _, child := range n.Content {
+		if line := findQuoted(child, msg); line > 0 {
+			return line
+		}
+	}
+	return 0
+}

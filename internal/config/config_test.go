@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +105,20 @@ func TestParseDuration(t *testing.T) {
 		if _, err := ParseDuration(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+func TestLocateModuleError(t *testing.T) {
+	c, err := Parse("f.yaml", []byte("modules:\n  m:\n    nets:\n      - 10.0.0.0/8\n      - 10.0.0.0/33\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.LocateModuleError("m", fmt.Errorf("bad prefix %q", "10.0.0.0/33"))
+	if !strings.HasPrefix(got.Error(), "f.yaml:5: bad prefix") {
+		t.Errorf("got %v", got)
+	}
+	got = c.LocateModuleError("m", fmt.Errorf("no nets at all"))
+	if got.Error() != "f.yaml: modules.m: no nets at all" {
+		t.Errorf("got %v", got)
 	}
 }
