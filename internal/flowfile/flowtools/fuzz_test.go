@@ -70,8 +70,9 @@ func FuzzReader(f *testing.F) {
 // FuzzOpen is FuzzReader through a file, as the scanner opens them.
 func FuzzOpen(f *testing.F) {
 	fuzzSeeds(f)
+	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		path := filepath.Join(t.TempDir(), "ft-v05.2026-11-23.120000+0000")
+		path := filepath.Join(dir, "ft-v05.2026-11-23.120000+0000")
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -58,7 +58,7 @@ func handHeader(o handOrder, flags uint32) []byte {
 	b := []byte{0xCF, 0x10, bo, 3, 0, 0, 0, 0}
 	b = o.tlv(b, 0x1, []byte{1})                   // vendor (u8 as written by flow-tools)
 	b = o.tlv(b, 0x2, o.u16(nil, 5))               // export version
-	b = o.tlv(b, 0x5, []byte{192, 0, 2, 1})        // exporter IP (numeric 0xC0000201)
+	b = o.tlv(b, 0x5, o.u32(nil, 0xC0000201))      // exporter IP (numeric 0xC0000201)
 	b = o.tlv(b, 0x6, o.u32(nil, 1297981500))      // capture start
 	b = o.tlv(b, 0x7, o.u32(nil, 1297981800))      // capture end
 	b = o.tlv(b, 0x8, o.u32(nil, flags))           // header flags
@@ -75,14 +75,6 @@ func handHeader(o handOrder, flags uint32) []byte {
 	b = o.tlv(b, 0x11, ifn) // interface name
 	ifa := o.u16(o.u16(o.u16(o.u32(nil, 0xC0000201), 2), 3), 7)
 	b = o.tlv(b, 0x12, append(ifa, "uplinks\x00"...)) // interface alias
-	if o.big {
-		// the exporter TLV above is raw bytes: in big endian they are
-		// the number 0xC0000201 already
-	} else {
-		// little endian stores 0xC0000201 as 01 02 00 C0
-		i := bytes.Index(b, []byte{192, 0, 2, 1})
-		copy(b[i:], []byte{1, 2, 0, 192})
-	}
 	for len(b)%4 != 0 {
 		b = append(b, 0)
 	}
