@@ -37,6 +37,7 @@ func commands() []command {
 		{"run", "collect and scan in one process (collector + report modules)", runRun},
 		{"scan", "run report modules (CUFlow, JKFlow, CampusIO, SubNetIO) over flow files into RRD files", runScan},
 		{"config", "check a configuration file (flowscan config check FILE)", runConfig},
+		{"import", "convert a CUFlow.cf or JKFlow.xml to flowscan's YAML configuration", runImport},
 		{"gen", "send synthetic NetFlow v5/v9/IPFIX traffic to a collector", runGen},
 		{"demo", "run a collector on loopback fed by the generator and show what it stored", runDemo},
 		{"version", "print the version", func([]string, io.Writer, io.Writer) error { return nil }},
