@@ -560,3 +560,64 @@ func TestAlignment(t *testing.T) {
 		}
 	}
 }
+
+func TestFullQueueDropsAndCounts(t *testing.T) {
+	dir := t.TempDir()
+	clock := newFakeClock(t0.Add(time.Minute))
+	w := testWriter(t, dir, clock, func(c *Config) { c.BlockRecords = 10; c.QueueBlocks = 2 })
+	w.waitIdle()
+	// Stall the background writer: it blocks handing over this barrier.
+	stall := make(chan error)
+	w.q.push(job{kind: jobBarrier, done: stall})
+	rng := rand.New(rand.NewPCG(15, 16))
+	recs := synthV5(rng, 50, t0)
+	if err := w.Write(recs); err != nil { // 5 full blocks, room for 2
+		t.Fatal(err)
+	}
+	b, a := netip.MustParseAddr("192.0.2.20"), netip.MustParseAddr("192.0.2.10")
+	w.Account(ExporterKey{Addr: b, Format: uint8(decode.FormatIPFIX)}, ExporterStats{Datagrams: 1, LostFlows: 2})
+	w.Account(ExporterKey{Addr: a, Domain: 7, Format: uint8(decode.FormatSFlow5)}, ExporterStats{Datagrams: 3, LostFlows: 4})
+	w.Account(ExporterKey{Addr: a, Domain: 2, Format: uint8(decode.FormatNetFlow5)}, ExporterStats{Datagrams: 5})
+	if st := w.Stats(); st.DroppedRecords != 30 || st.QueuedBlocks != 2 {
+		t.Errorf("stats while stalled = %+v", st)
+	}
+	<-stall
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := List(dir)
+	got, m := readAll(t, files[0].Path)
+	equalRecords(t, got, recs[:20])
+	if m.Complete || m.DroppedFlows != 30 || m.LostFlows() != 6 {
+		t.Errorf("meta = %+v", m)
+	}
+	order := []string{"192.0.2.10/2/netflow5", "192.0.2.10/7/sflow5", "192.0.2.20/0/ipfix"}
+	for i, e := range m.Exporters {
+		if s := fmt.Sprintf("%v/%d/%s", e.Addr, e.Domain, e.Format); s != order[i] {
+			t.Errorf("exporter %d = %s, want %s", i, s, order[i])
+		}
+	}
+}
+
+func TestRecoveryNeverReplacesCompletedFile(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	recs := synthV5(rng, 30, t0)
+	clock := newFakeClock(t0.Add(time.Minute))
+	img := crashImage(t, clock, nil, func(w *Writer) {
+		w.Write(recs)
+		clock.Add(3 * time.Second)
+		w.Tick()
+	})
+	dir := t.TempDir()
+	completed := filepath.Join(dir, FileName(t0))
+	os.WriteFile(completed, []byte("already here"), 0o644)
+	os.WriteFile(completed+tmpSuffix, img, 0o644)
+	clock.Set(t0.Add(time.Hour))
+	w := testWriter(t, dir, clock, nil)
+	w.Close()
+	if b, _ := os.ReadFile(completed); string(b) != "already here" {
+		t.Errorf("completed file replaced")
+	}
+	got, _ := readAll(t, filepath.Join(dir, FileName(t0.Add(time.Second))))
+	equalRecords(t, got, recs)
+}

@@ -63,7 +63,8 @@ type Config struct {
 	OnComplete func(path string, m *Meta)
 	// Hostname is stored in each file's Meta.
 	Hostname string
-	// Now is the clock (default time.Now).
+	// Now is the clock (default time.Now); it is also called from a
+	// background goroutine (expiry), so it must be safe for concurrent use.
 	Now func() time.Time
 	// Logger receives errors and notices (default slog.Default()).
 	Logger *slog.Logger
@@ -770,6 +771,7 @@ func (w *Writer) complete(f *wfile, end time.Time) (string, *Meta, error) {
 		w.fail(f, "close", err)
 	}
 	f.f = nil
+	f.finalPath = freeName(f.finalPath, f.start)
 	if err := os.Rename(f.tmpPath, f.finalPath); err != nil {
 		w.fail(f, "rename", err)
 		return "", nil, err
@@ -779,6 +781,20 @@ func (w *Writer) complete(f *wfile, end time.Time) (string, *Meta, error) {
 	}
 	w.stFiles.Add(1)
 	return f.finalPath, m, nil
+}
+
+// freeName returns path, or if a file of that name exists (a recovered
+// .tmp whose completed twin survived), the name of the first free second
+// after start, so that a rename never replaces a completed file.
+func freeName(path string, start time.Time) string {
+	for range 100 {
+		if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+			return path
+		}
+		start = start.Add(time.Second)
+		path = filepath.Join(filepath.Dir(path), FileName(start))
+	}
+	return path
 }
 
 func syncDir(dir string) error {
@@ -872,6 +888,7 @@ func (w *Writer) recover(now time.Time) (*wfile, []completedFile) {
 		if final {
 			f.f.Close()
 			f.f = nil
+			f.finalPath = freeName(f.finalPath, f.start)
 			if err := os.Rename(f.tmpPath, f.finalPath); err != nil {
 				w.fail(f, "rename", err)
 				continue
