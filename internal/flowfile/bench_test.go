@@ -53,8 +53,8 @@ func TestBytesPerFlow(t *testing.T) {
 		blockRecords int
 		level        zstd.EncoderLevel
 	}{
-		{"default", 0, 0},
-		{"fastest", 0, zstd.SpeedFastest},
+		{"default", 0, 0}, // SpeedFastest, 16384 records per block
+		{"zstd SpeedDefault", 0, zstd.SpeedDefault},
 		{"blocks 4096", 4096, 0},
 		{"blocks 65536", 65536, 0},
 	}
