@@ -26,7 +26,10 @@ type addrTable struct {
 	v4Start []uint32
 	v4Class []uint16
 	// v4First[h] is the index of the interval containing h<<16.
-	v4First []uint32
+	v4First []uint16
+	// v4Many is set when there are too many intervals for v4First, which
+	// then is unused.
+	v4Many bool
 
 	v6Start []u128
 	v6Class []uint16
@@ -140,14 +143,18 @@ func buildAddrTable(items []tagged) *addrTable {
 		for _, s := range starts {
 			t.v4Start = append(t.v4Start, uint32(s.lo))
 		}
-		t.v4First = make([]uint32, 1<<16)
+		if len(t.v4Start) > 1<<16 {
+			t.v4Many = true
+			continue
+		}
+		t.v4First = make([]uint16, 1<<16)
 		i := 0
 		for h := range t.v4First {
 			base := uint32(h) << 16
 			for i+1 < len(t.v4Start) && t.v4Start[i+1] <= base {
 				i++
 			}
-			t.v4First[h] = uint32(i)
+			t.v4First[h] = uint16(i)
 		}
 	}
 	return t
@@ -186,8 +193,20 @@ func (t *addrTable) lookup(a netip.Addr) uint16 {
 	if a.Is4() || a.Is4In6() {
 		b := a.As16()
 		v := binary.BigEndian.Uint32(b[12:])
-		i := int(t.v4First[v>>16])
 		starts := t.v4Start
+		if t.v4Many {
+			lo, hi := 0, len(starts)-1
+			for lo < hi {
+				mid := int(uint(lo+hi+1) >> 1)
+				if v < starts[mid] {
+					hi = mid - 1
+				} else {
+					lo = mid
+				}
+			}
+			return t.v4Class[lo]
+		}
+		i := int(t.v4First[v>>16])
 		for i+1 < len(starts) && starts[i+1] <= v {
 			// Few intervals share a /16; a short scan beats a search
 			// until there are many.

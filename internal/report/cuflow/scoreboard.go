@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,8 +59,8 @@ type scoreboard struct {
 	m        *Module
 	sb       *Scoreboard
 	agg      *AggregateScore
-	index    map[netip.Addr]int32
-	hosts    []hostEntry
+	table    hostTable
+	hosts    []hostEntry // the table's entries, in report
 	resolver Resolver
 	dns      map[netip.Addr]dnsEntry
 	now      func() time.Time
@@ -67,24 +68,18 @@ type scoreboard struct {
 
 func newScoreboard(m *Module) *scoreboard {
 	b := &scoreboard{m: m, sb: m.cfg.Scoreboard, agg: m.cfg.AggregateScore,
-		index: map[netip.Addr]int32{}, resolver: net.DefaultResolver,
+		resolver: net.DefaultResolver,
 		dns: map[netip.Addr]dnsEntry{}, now: time.Now}
 	return b
 }
 
 func (b *scoreboard) reset() {
-	clear(b.index)
-	b.hosts = b.hosts[:0]
+	b.table.reset()
+	b.hosts = nil
 }
 
 func (b *scoreboard) add(host netip.Addr, dir int, bytes, pkts, flows uint64) {
-	i, ok := b.index[host]
-	if !ok {
-		i = int32(len(b.hosts))
-		b.index[host] = i
-		b.hosts = append(b.hosts, hostEntry{addr: host})
-	}
-	b.hosts[i].c.add(dir, bytes, pkts, flows)
+	b.table.counter(host).add(dir, bytes, pkts, flows)
 }
 
 // Amounts are one direction's counts of a host, rates per second and
@@ -162,22 +157,68 @@ func amounts(c *counter, dir int, secs float64, total *counter) Amounts {
 	}
 }
 
-// topHosts returns the indexes of the n hosts with the largest metric in
-// dir (ties by address), leaving out hosts with none.
-func (b *scoreboard) topHosts(dir, metric, n int) []int {
-	idx := make([]int, 0, len(b.hosts))
-	for i := range b.hosts {
-		if metricOf(&b.hosts[i].c, dir, metric) > 0 {
-			idx = append(idx, i)
+// topSlots finds, in one pass over the host table, the n hosts with the
+// largest value of each direction and metric (ties by address), leaving
+// out hosts with none. It returns the hosts it found, and for each table
+// the indexes of its hosts in that list, best first.
+func (b *scoreboard) topSlots(n int) ([]hostEntry, [2][3][]int) {
+	slots := b.table.slots
+	better := func(x, y int, dir, metric int) bool { // slot x ranks above slot y
+		vx, vy := metricOf(&slots[x].c, dir, metric), metricOf(&slots[y].c, dir, metric)
+		if vx != vy {
+			return vx > vy
+		}
+		kx, ky := slots[x].key, slots[y].key
+		return kx[0] < ky[0] || kx[0] == ky[0] && kx[1] < ky[1]
+	}
+	var top [2][3][]int
+	for i := range slots {
+		if !slots[i].used() {
+			continue
+		}
+		for d := 0; d < 2; d++ {
+			for k := 0; k < 3; k++ {
+				if metricOf(&slots[i].c, d, k) == 0 {
+					continue
+				}
+				list := top[d][k]
+				if len(list) == n && !better(i, list[n-1], d, k) {
+					continue
+				}
+				pos := len(list)
+				for pos > 0 && better(i, list[pos-1], d, k) {
+					pos--
+				}
+				if len(list) < n {
+					list = append(list, 0)
+				}
+				copy(list[pos+1:], list[pos:len(list)-1])
+				list[pos] = i
+				top[d][k] = list
+			}
 		}
 	}
-	slices.SortFunc(idx, func(x, y int) int {
-		if c := cmp.Compare(metricOf(&b.hosts[y].c, dir, metric), metricOf(&b.hosts[x].c, dir, metric)); c != 0 {
-			return c
+	var hosts []hostEntry
+	index := map[int]int{}
+	var tables [2][3][]int
+	for d := range top {
+		for k := range top[d] {
+			for _, slot := range top[d][k] {
+				j, ok := index[slot]
+				if !ok {
+					j = len(hosts)
+					index[slot] = j
+					s := &slots[slot]
+					var a [16]byte
+					binary.BigEndian.PutUint64(a[:8], s.key[0])
+					binary.BigEndian.PutUint64(a[8:], s.key[1])
+					hosts = append(hosts, hostEntry{addr: netip.AddrFrom16(a).Unmap(), c: s.c})
+				}
+				tables[d][k] = append(tables[d][k], j)
+			}
 		}
-		return b.hosts[x].addr.Compare(b.hosts[y].addr)
-	})
-	return idx[:min(n, len(idx))]
+	}
+	return hosts, tables
 }
 
 // report writes the scoreboard and the aggregate for file f.
@@ -190,15 +231,11 @@ func (b *scoreboard) report(f *report.File) error {
 	}
 	secs := f.Duration().Seconds()
 	total := &b.m.counters[0]
-	var tables [2][3][]int
+	hosts, tables := b.topSlots(topN)
+	b.hosts = hosts
 	shown := map[int]bool{}
-	for d := range directions {
-		for k := range metrics {
-			tables[d][k] = b.topHosts(d, k, topN)
-			for _, i := range tables[d][k] {
-				shown[i] = true
-			}
-		}
+	for i := range hosts {
+		shown[i] = true
 	}
 	var errs []error
 	if b.sb != nil {
