@@ -332,7 +332,7 @@ func (m *Module) PerFile(f *report.File) error {
 	return nil
 }
 
-// exporterEntry returns the index of the exporter's entry, or -1.
+// findExporter returns the index of the exporter's entry, or -1.
 func (m *Module) findExporter(a netip.Addr) int {
 	a = a.Unmap()
 	for i := range m.exporters {
@@ -343,9 +343,8 @@ func (m *Module) findExporter(a netip.Addr) int {
 	return -1
 }
 
-// Wanted counts one flow. It returns false only for flows it cannot
-// place, which with internal and transit categories means never for a
-// flow with addresses.
+// Wanted counts one flow. Every flow has a place (in, out, multicast,
+// internal or transit), so it always returns true.
 func (m *Module) Wanted(r *flow.Record) bool {
 	classes := m.addrs.classes
 	src := &classes[m.addrs.lookup(r.SrcAddr)]

@@ -69,7 +69,7 @@ type scoreboard struct {
 func newScoreboard(m *Module) *scoreboard {
 	b := &scoreboard{m: m, sb: m.cfg.Scoreboard, agg: m.cfg.AggregateScore,
 		resolver: net.DefaultResolver,
-		dns: map[netip.Addr]dnsEntry{}, now: time.Now}
+		dns:      map[netip.Addr]dnsEntry{}, now: time.Now}
 	return b
 }
 
