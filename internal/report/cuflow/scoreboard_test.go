@@ -163,3 +163,31 @@ func checkLink(t *testing.T, link, target string) {
 		t.Errorf("%s -> %s, want %s", link, dest, target)
 	}
 }
+
+// slowResolver never answers before its context ends.
+type slowResolver struct{}
+
+func (slowResolver) LookupAddr(ctx context.Context, addr string) ([]string, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestReverseDNSTimeout: a resolver that does not answer costs at most
+// the timeout (lookups run in parallel) and leaves the names empty.
+func TestReverseDNSTimeout(t *testing.T) {
+	step := 300 * time.Second
+	m, dir := newTestModule(t, "subnets: [10.0.0.0/8]\nscoreboard: {top_n: 3, dir: sb, reverse_dns: true, dns_timeout: 100ms}\n", step)
+	m.SetResolver(slowResolver{})
+	begin := time.Now()
+	scan(t, m, &report.File{Start: t0, End: t0.Add(step)}, boardFlows())
+	if d := time.Since(begin); d > 2*time.Second {
+		t.Errorf("report took %v with a 100ms DNS timeout", d)
+	}
+	js, err := os.ReadFile(strings.TrimSuffix(ScoreboardPath(filepath.Join(dir, "sb"), t0), ".html") + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(js), `"name"`) {
+		t.Errorf("names without DNS answers:\n%s", js)
+	}
+}
