@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/flowscan/flowscan/internal/report/cuflow"
 	"github.com/flowscan/flowscan/internal/report/jkflow"
 )
 
 // importers convert other tools' configuration files to flowscan's YAML.
 var importers = map[string]func(path string, stdout, stderr io.Writer) error{
 	"jkflow": importJKFlow,
+	"cuflow": importCUFlow,
 }
 
 func runImport(args []string, stdout, stderr io.Writer) error {
@@ -76,4 +78,16 @@ func splitLines(b []byte) []string {
 		out = append(out, string(b[start:]))
 	}
 	return out
+}
+
+func importCUFlow(path string, stdout, stderr io.Writer) error {
+	cfg, err := cuflow.ParseCF(path)
+	if err != nil {
+		return err
+	}
+	body, err := cfg.YAML()
+	if err != nil {
+		return err
+	}
+	return writeModuleYAML(stdout, "cuflow", path, body)
 }

@@ -4,6 +4,7 @@ package cli
 // the binary so that report_classes can name them.
 import (
 	_ "github.com/flowscan/flowscan/internal/report/campusio"
+	_ "github.com/flowscan/flowscan/internal/report/cuflow"
 	_ "github.com/flowscan/flowscan/internal/report/jkflow"
 	_ "github.com/flowscan/flowscan/internal/report/subnetio"
 )

@@ -213,15 +213,15 @@ func (m *Module) EachHost(f func(a netip.Addr, io *IO)) {
 }
 
 // WriteRRD creates the in/out RRD file path if needed and stores io at
-// the file's start. An update at an already-stored time (the file was
+// the file's end, so the step ending then holds the file's traffic. An update at an already-stored time (the file was
 // reported before a crash) is skipped.
 func (m *Module) WriteRRD(path string, io *IO) error {
 	return m.write(path, DSNames, io.Values())
 }
 
 func (m *Module) write(path string, ds []string, vals []float64) error {
-	t := m.file.Start
-	if err := m.env.RRD.Create(path, m.step, t.Add(-m.step), rrd.FlowDS(m.step, ds...), rrd.FlowScanRRAs(m.step)); err != nil {
+	t := m.file.End
+	if err := m.env.RRD.Create(path, m.step, m.file.Start, rrd.FlowDS(m.step, ds...), rrd.FlowScanRRAs(m.step)); err != nil {
 		return err
 	}
 	err := m.env.RRD.Update(path, t, vals...)

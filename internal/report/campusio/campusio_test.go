@@ -79,10 +79,13 @@ func scanFile(t testing.TB, m report.Module, f *report.File, flows []flow.Record
 // RRD holds them divided by the 300 s since the previous update).
 type counts [6]float64 // in_bytes out_bytes in_pkts out_pkts in_flows out_flows
 
-// fetchAt returns the values stored for the step ending at t, times the
-// step, so they compare with the per-file counts.
+// fetchAt returns the values stored for the file starting at `at` (the step
+// ending one step later), times the step, so they compare with the
+// per-file counts.
 func fetchAt(t *testing.T, path string, at time.Time) []float64 {
 	t.Helper()
+	// A file is stored in the step that ends when the file ends.
+	at = at.Add(step)
 	s, err := rrd.New("").Fetch(path, "AVERAGE", at.Add(-step), at, step)
 	if err != nil {
 		t.Fatal(err)
@@ -143,9 +146,10 @@ func goldenFlows() []flow.Record {
 
 func TestGolden(t *testing.T) {
 	m, dir := newModule(t, "campusio", goldenConfig)
-	// The file is 250 s long: rates in the top report use that, the RRD
-	// stores counts over the step since the previous update.
-	f := &report.File{Path: "/flows/ft-test", Start: t0, End: t0.Add(250 * time.Second)}
+	// One step long: the RRD stores the file's counts in the step that
+	// ends when the file ends; rates in the top report use the file's
+	// duration.
+	f := &report.File{Path: "/flows/ft-test", Start: t0, End: t0.Add(step)}
 	if hits := scanFile(t, m, f, goldenFlows()); hits != 9 {
 		t.Errorf("hits %d, want 9 (all but internal and transit)", hits)
 	}
@@ -184,16 +188,16 @@ func TestGolden(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	wantIn := []Talker{{"10.1.1.1", 30600, 26, 2, 30600 * 8 / 250.0}, {"10.2.0.5", 6000, 6, 1, 6000 * 8 / 250.0}}
-	wantOut := []Talker{{"10.2.0.5", 12300, 15, 2, 12300 * 8 / 250.0}, {"2001:db8::1", 1500, 3, 1, 1500 * 8 / 250.0}, {"10.1.1.1", 1000, 10, 1, 1000 * 8 / 250.0}}
+	wantIn := []Talker{{"10.1.1.1", 30600, 26, 2, 30600 * 8 / 300.0}, {"10.2.0.5", 6000, 6, 1, 6000 * 8 / 300.0}}
+	wantOut := []Talker{{"10.2.0.5", 12300, 15, 2, 12300 * 8 / 300.0}, {"2001:db8::1", 1500, 3, 1, 1500 * 8 / 300.0}, {"10.1.1.1", 1000, 10, 1, 1000 * 8 / 300.0}}
 	if !talkersEqual(rep.In, wantIn) || !talkersEqual(rep.Out, wantOut) {
 		t.Errorf("top report in %+v\nout %+v\nwant %+v\n%+v", rep.In, rep.Out, wantIn, wantOut)
 	}
-	if rep.Seconds != 250 || rep.InTotal.Bytes != 36600 || rep.OutTotal.Bytes != 14800 {
+	if rep.Seconds != 300 || rep.InTotal.Bytes != 36600 || rep.OutTotal.Bytes != 14800 {
 		t.Errorf("report header %+v", rep)
 	}
 	html, err := os.ReadFile(base + ".html")
-	if err != nil || !strings.Contains(string(html), "<td>2001:db8::1</td>") || !strings.Contains(string(html), "979.2 b/s") {
+	if err != nil || !strings.Contains(string(html), "<td>2001:db8::1</td>") || !strings.Contains(string(html), "816 b/s") {
 		t.Errorf("html report: %v\n%s", err, html)
 	}
 }
@@ -219,7 +223,7 @@ func TestRRDToolFetch(t *testing.T) {
 	m, dir := newModule(t, "campusio", goldenConfig)
 	scanFile(t, m, &report.File{Start: t0, End: t0.Add(step)}, goldenFlows())
 	out, err := exec.Command("rrdtool", "fetch", filepath.Join(dir, "total.rrd"), "AVERAGE",
-		"-r", "300", "-s", strconv.FormatInt(t0.Add(-step).Unix(), 10), "-e", strconv.FormatInt(t0.Unix(), 10)).CombinedOutput()
+		"-r", "300", "-s", strconv.FormatInt(t0.Unix(), 10), "-e", strconv.FormatInt(t0.Add(step).Unix(), 10)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("rrdtool fetch: %v\n%s", err, out)
 	}
@@ -227,7 +231,7 @@ func TestRRDToolFetch(t *testing.T) {
 	if f := strings.Fields(lines[0]); strings.Join(f, " ") != strings.Join(DSNames, " ") {
 		t.Errorf("header %q", lines[0])
 	}
-	prefix := strconv.FormatInt(t0.Unix(), 10) + ":"
+	prefix := strconv.FormatInt(t0.Add(step).Unix(), 10) + ":"
 	want := counts{36600, 14800, 32, 28, 3, 4}
 	found := false
 	for _, l := range lines {

@@ -55,9 +55,9 @@
 //
 // All in output_dir, all created with the scanner's interval as step,
 // FlowScan's archives (rrd.FlowScanRRAs) and ABSOLUTE data sources with
-// FlowScan's heartbeat; each flow file is one update at the file's start
-// time with the file's counts, so the stored values are rates over the
-// step. Files with in/out data sources have, in this order, the data
+// FlowScan's heartbeat; each flow file is one update at the file's end
+// time with the file's counts, so the step that ends when the file ends
+// holds the file's traffic as a rate. Files with in/out data sources have, in this order, the data
 // sources in_bytes, out_bytes, in_pkts, out_pkts, in_flows and out_flows.
 // The files:
 //

@@ -97,11 +97,13 @@
 // in_pkts in_flows out_bytes out_pkts out_flows. The step is the scan
 // interval (300 s gives exactly FlowScan's createGeneralRRD files, with
 // its heartbeat and RRAs; nothing assumes 300 s). Each file's counts are
-// stored with one update at the file's start time, as FlowScan used the
-// time in the flow file's name; a new RRD starts one step before the
-// first file. The stored value is the file's count divided by the step
-// (rrdtool's ABSOLUTE), found by rrdtool fetch in the row whose time is
-// the file's start. An update at or before an RRD's last update is
+// stored with one update at the file's end time, so that the step ending
+// then holds the traffic of the file's interval (FlowScan stamped updates
+// with the time in the file name, the interval's start, which showed
+// traffic one step early); a new RRD starts at the first file's start.
+// The stored value is the file's count divided by the step (rrdtool's
+// ABSOLUTE), found by rrdtool fetch in the row whose time is the file's
+// end. An update at or before an RRD's last update is
 // skipped (rrd.ErrPastUpdate), so a file scanned again after a crash is
 // not counted twice. Every RRD is updated for every file, with zeros
 // where nothing matched.

@@ -467,9 +467,10 @@ func (m *Module) Report() error {
 	var errs []error
 	skipped := 0
 	step := m.env.Interval
-	when := m.file.Start
+	// The file's counts belong to the step that ends when the file ends.
+	when := m.file.End
 	for _, t := range m.targets {
-		if err := m.env.RRD.Create(t.path, step, when.Add(-step), m.dataSources(t.networkOrder), rrdRRAs(step)); err != nil {
+		if err := m.env.RRD.Create(t.path, step, m.file.Start, m.dataSources(t.networkOrder), rrdRRAs(step)); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -91,9 +91,11 @@ func scan(t testing.TB, m *Module, file *report.File, flows []flow.Record) {
 	}
 }
 
-// fetchRow returns the values of the row ending at at.
+// fetchRow returns the values stored for the file starting at `at`: the
+// row of the step ending one step later.
 func fetchRow(t *testing.T, path string, at time.Time, step time.Duration) map[string]float64 {
 	t.Helper()
+	at = at.Add(step)
 	s, err := rrd.New("").Fetch(path, "AVERAGE", at.Add(-step), at, step)
 	if err != nil {
 		t.Fatal(err)
@@ -196,12 +198,12 @@ func TestGoldenRRD(t *testing.T) {
 		return
 	}
 	cmd := exec.Command("rrdtool", "fetch", filepath.Join(out, "total.rrd"), "AVERAGE", "-r", "300",
-		"-s", strconv.FormatInt(t0.Add(-step).Unix(), 10), "-e", strconv.FormatInt(t0.Unix(), 10))
+		"-s", strconv.FormatInt(t0.Unix(), 10), "-e", strconv.FormatInt(t0.Add(step).Unix(), 10))
 	text, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("rrdtool fetch: %v\n%s", err, text)
 	}
-	prefix := strconv.FormatInt(t0.Unix(), 10) + ":"
+	prefix := strconv.FormatInt(t0.Add(step).Unix(), 10) + ":"
 	found := false
 	for _, line := range strings.Split(string(text), "\n") {
 		if !strings.HasPrefix(line, prefix) {

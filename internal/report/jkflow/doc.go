@@ -66,9 +66,10 @@
 //
 // Every file has the six ABSOLUTE data sources in_bytes, out_bytes,
 // in_pkts, out_pkts, in_flows, out_flows, the scanner's interval as step
-// and FlowScan's archives. Report creates a missing file starting one
-// step before the flow file and stores the file's counts at the file's
-// start time; the RRD turns them into per-second rates over the step. An
+// and FlowScan's archives. Report creates a missing file starting at the
+// flow file's start and stores the file's counts at the file's end time,
+// so the step ending then holds the file's traffic; the RRD turns the
+// counts into per-second rates over the step. An
 // update at an already stored time (a file scanned again after a crash)
 // is skipped, so nothing is counted twice. Files with nothing counted get
 // zeros, as in FlowScan.

@@ -111,12 +111,12 @@ func (mod *Module) Report() error {
 	for _, d := range mod.m.flat {
 		for i, n := range d.cs.names {
 			path := filepath.Join(mod.outDir, filepath.FromSlash(d.path), n+".rrd")
-			if err := mod.env.RRD.Create(path, step, f.Start.Add(-step), ds, rras); err != nil {
+			if err := mod.env.RRD.Create(path, step, f.Start, ds, rras); err != nil {
 				errs = append(errs, err)
 				continue
 			}
 			c := &d.counts[i]
-			err := mod.env.RRD.Update(path, f.Start,
+			err := mod.env.RRD.Update(path, f.End,
 				float64(c[0]), float64(c[1]), float64(c[2]), float64(c[3]), float64(c[4]), float64(c[5]))
 			if errors.Is(err, rrd.ErrPastUpdate) {
 				skipped++

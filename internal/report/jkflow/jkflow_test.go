@@ -190,10 +190,13 @@ func runFile(t testing.TB, mod *Module, start time.Time, flows []flow.Record) {
 	}
 }
 
-// fetchAt returns the six values stored for the step ending at at, times
-// the step (ABSOLUTE stores count/seconds): the original counts.
+// fetchAt returns the six values stored for the file starting at `at` (the
+// step ending one step later), times the step (ABSOLUTE stores
+// count/seconds): the original counts.
 func fetchAt(t *testing.T, path string, at time.Time) [6]float64 {
 	t.Helper()
+	// A file is stored in the step that ends when the file ends.
+	at = at.Add(step)
 	s, err := rrd.New("").Fetch(path, "AVERAGE", at.Add(-step), at, step)
 	if err != nil {
 		t.Fatal(err)
@@ -274,14 +277,14 @@ func TestGolden(t *testing.T) {
 		return
 	}
 	out, err := exec.Command("rrdtool", "fetch", filepath.Join(dir, "campus_partner", "total_total.rrd"), "AVERAGE",
-		"--start", strconv.FormatInt(t0.Add(-step).Unix(), 10), "--end", strconv.FormatInt(t0.Unix(), 10)).CombinedOutput()
+		"--start", strconv.FormatInt(t0.Unix(), 10), "--end", strconv.FormatInt(t0.Add(step).Unix(), 10)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("rrdtool fetch: %v\n%s", err, out)
 	}
 	found := false
 	for _, line := range strings.Split(string(out), "\n") {
 		ts, vals, ok := strings.Cut(line, ":")
-		if !ok || strings.TrimSpace(ts) != strconv.FormatInt(t0.Unix(), 10) {
+		if !ok || strings.TrimSpace(ts) != strconv.FormatInt(t0.Add(step).Unix(), 10) {
 			continue
 		}
 		found = true

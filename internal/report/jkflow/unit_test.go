@@ -122,13 +122,13 @@ func TestRegistered(t *testing.T) {
 	if err := m.Report(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := rrd.New("").Fetch(dir+"/all/total_total.rrd", "AVERAGE", start.Add(-time.Minute), start, time.Minute)
+	s, err := rrd.New("").Fetch(dir+"/all/total_total.rrd", "AVERAGE", start, start.Add(time.Minute), time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ok := false
 	for i, row := range s.Rows {
-		if s.Time(i).Equal(start) {
+		if s.Time(i).Equal(start.Add(time.Minute)) {
 			ok = row[1] == 10 && row[0] == 0 // 600 bytes over a 60 s step
 		}
 	}

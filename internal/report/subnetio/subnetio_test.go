@@ -76,10 +76,12 @@ func scanFile(t testing.TB, m report.Module, f *report.File, flows []flow.Record
 	return hits
 }
 
-// checkRRD compares the row ending at `at`, times the step (the per-file
-// counts), with want.
+// checkRRD compares the row of the file starting at `at` (the step ending
+// one step later), times the step (the per-file counts), with want.
 func checkRRD(t *testing.T, path string, at time.Time, want []float64) {
 	t.Helper()
+	// A file is stored in the step that ends when the file ends.
+	at = at.Add(step)
 	s, err := rrd.New("").Fetch(path, "AVERAGE", at.Add(-step), at, step)
 	if err != nil {
 		t.Fatal(err)
@@ -179,14 +181,14 @@ func TestRRDToolFetch(t *testing.T) {
 	m, dir := newModule(t, goldenConfig)
 	scanFile(t, m, &report.File{Start: t0, End: t0.Add(step)}, goldenFlows())
 	out, err := exec.Command("rrdtool", "fetch", filepath.Join(dir, "10.2.0.0_16.rrd"), "AVERAGE", "-r", "300",
-		"-s", strconv.FormatInt(t0.Add(-step).Unix(), 10), "-e", strconv.FormatInt(t0.Unix(), 10)).CombinedOutput()
+		"-s", strconv.FormatInt(t0.Unix(), 10), "-e", strconv.FormatInt(t0.Add(step).Unix(), 10)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	// 6000 bytes in, 300 out, 6 and 3 packets, 1 and 1 flows per 300 s.
 	want := "20 1 0.02 0.01 0.00333333 0.00333333"
 	for _, l := range strings.Split(string(out), "\n") {
-		if rest, ok := strings.CutPrefix(l, strconv.FormatInt(t0.Unix(), 10)+":"); ok {
+		if rest, ok := strings.CutPrefix(l, strconv.FormatInt(t0.Add(step).Unix(), 10)+":"); ok {
 			var got []string
 			for _, s := range strings.Fields(rest) {
 				v, _ := strconv.ParseFloat(s, 64)
