@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
+	"os"
 	"os/signal"
 	"path/filepath"
 	"sync"
@@ -12,49 +14,101 @@ import (
 	"time"
 
 	"github.com/flowscan/flowscan/internal/collect"
+	"github.com/flowscan/flowscan/internal/config"
 	"github.com/flowscan/flowscan/internal/flowfile"
 	"github.com/flowscan/flowscan/internal/gen"
+	"github.com/flowscan/flowscan/internal/rrd"
 )
+
+// demoConfig describes the generator's traffic to the cuflow module: its
+// inside networks, and the services and protocols it sends.
+const demoConfig = `
+scan:
+  report_classes: [cuflow]
+modules:
+  cuflow:
+    subnets: [10.0.0.0/16, 2001:db8::/48]
+    networks:
+      - {name: servers, prefixes: [10.0.0.0/18]}
+      - {name: clients, prefixes: [10.0.64.0/18, 10.0.128.0/17]}
+      - {name: ipv6, prefixes: ["2001:db8::/48"]}
+    services:
+      - {name: web, ports: [80/tcp, 443/tcp, 443/udp, 8080/tcp]}
+      - {name: dns, ports: [53/udp, 53/tcp]}
+      - {name: ssh, ports: [22/tcp]}
+      - {name: mail, ports: [25/tcp, 587/tcp, 993/tcp]}
+    protocols:
+      - {number: "6", name: tcp}
+      - {number: "17", name: udp}
+      - {number: "1", name: icmp}
+    tos:
+      - {name: best_effort, values: "0"}
+      - {name: marked, values: "1-255"}
+    scoreboard: {top_n: 10, dir: scoreboard, current_link: scoreboard/current.html}
+`
 
 func runDemo(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", "[flags]",
-		"Runs a collector on loopback, feeds it NetFlow v5, NetFlow v9 and IPFIX from the built-in\n"+
-			"generator for --duration, then prints what it stored: each flow file's metadata and a few flows.\n"+
-			"The files stay in --dir for `flowscan dump`.", stderr)
-	dir := fs.String("dir", "flowscan-demo", "`DIR`ectory for the demo's flow files")
+		"Runs flowscan end to end on loopback: a collector fed with NetFlow v5, NetFlow v9 and IPFIX\n"+
+			"by the built-in generator, and the scanner running the cuflow module over each completed\n"+
+			"flow file into RRD files and top-talker scoreboards. Then prints what was stored.\n"+
+			"The files stay in --dir for `flowscan dump`, rrdtool and the scoreboard pages.", stderr)
+	dir := fs.String("dir", "flowscan-demo", "`DIR`ectory for the demo's flow files (DIR/flows) and RRD files (DIR/rrd)")
 	duration := fs.Duration("duration", 20*time.Second, "how long the generators send")
-	interval := fs.Duration("interval", 10*time.Second, "flow-file rotation interval")
+	interval := fs.Duration("interval", 5*time.Second, "flow-file rotation interval (and RRD step)")
 	rate := fs.Float64("rate", 2000, "flows per second per format")
-	show := fs.Int("show", 5, "flows to print per file")
-	logLevel := fs.String("log-level", "warn", "collector log `LEVEL`")
+	show := fs.Int("show", 3, "flows to print per file")
+	logLevel := fs.String("log-level", "warn", "log `LEVEL`")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *duration <= 0 || *duration > time.Hour {
 		return fmt.Errorf("--duration %v: must be between 0 and 1h", *duration)
 	}
+	if *interval < time.Second {
+		return fmt.Errorf("--interval %v: must be at least 1s", *interval)
+	}
 	logger, err := newLogger(stderr, *logLevel)
 	if err != nil {
 		return err
 	}
+	flowDir, rrdDir := filepath.Join(*dir, "flows"), filepath.Join(*dir, "rrd")
+	if err := os.MkdirAll(flowDir, 0o755); err != nil {
+		return err
+	}
+	cfg, err := config.Parse("", []byte(demoConfig))
+	if err != nil {
+		return fmt.Errorf("demo configuration: %w", err)
+	}
+	sf := scanFlags{dir: flowDir, rrdDir: rrdDir, poll: time.Second}
+	s, err := sf.scanner(cfg, logger, *interval)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	cctx, cancelCollector := context.WithCancel(context.Background())
 	defer cancelCollector()
 	c, err := collect.New(cctx, collect.Config{
-		Listen:  []string{"127.0.0.1:0"},
-		Logger:  logger,
-		Archive: flowfile.Config{Dir: *dir, Interval: *interval, Location: time.Local, Logger: logger},
+		Listen: []string{"127.0.0.1:0"},
+		Logger: logger,
+		Archive: flowfile.Config{Dir: flowDir, Interval: *interval, Location: time.Local, Logger: logger,
+			OnComplete: func(string, *flowfile.Meta) { s.Notify() }},
 	})
 	if err != nil {
 		return err
 	}
 	addr := c.Addrs()[0]
-	done := make(chan error, 1)
-	go func() { done <- c.Run(cctx) }()
-	fmt.Fprintf(stdout, "collector listening on %s, writing %s every %v\n", addr, *dir, *interval)
-	fmt.Fprintf(stdout, "sending NetFlow v5, v9 and IPFIX at %.0f flows/s each for %v ...\n", *rate, *duration)
+	collected := make(chan error, 1)
+	go func() { collected <- c.Run(cctx) }()
+	sctx, cancelScanner := context.WithCancel(context.Background())
+	scanned := make(chan error, 1)
+	go func() { scanned <- s.Run(sctx) }()
 
+	fmt.Fprintf(stdout, "collector on %s writing %s every %v; scanner running cuflow into %s\n", addr, flowDir, *interval, rrdDir)
+	fmt.Fprintf(stdout, "sending NetFlow v5, v9 and IPFIX at %.0f flows/s each for %v ...\n", *rate, *duration)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var sent gen.Stats
@@ -64,7 +118,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 			defer wg.Done()
 			st, err := gen.Run(ctx, gen.Config{Target: addr, Format: format, Rate: *rate, Duration: *duration,
 				Exporters: 2, Seed: int64(i + 1), IPv6Share: 0.2}, nil)
-			if err != nil {
+			if err != nil && ctx.Err() == nil {
 				fmt.Fprintf(stderr, "generator %s: %v\n", format, err)
 			}
 			mu.Lock()
@@ -76,35 +130,81 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	wg.Wait()
 	time.Sleep(300 * time.Millisecond) // let the last datagrams through the pipeline
 	cancelCollector()
-	if err := <-done; err != nil {
+	if err := <-collected; err != nil {
+		cancelScanner()
 		return err
 	}
-	entries, err := flowfile.List(*dir)
+	// Scan the file the collector completed on exit, then stop.
+	cancelScanner()
+	<-scanned
+	st, err := s.Pass(context.Background())
+	if err != nil {
+		return err
+	}
+	_ = st
+	return demoSummary(stdout, flowDir, rrdDir, *show, sent)
+}
+
+// demoSummary prints the stored files and what cuflow made of them.
+func demoSummary(stdout io.Writer, flowDir, rrdDir string, show int, sent gen.Stats) error {
+	entries, err := flowfile.List(flowDir)
 	if err != nil {
 		return err
 	}
 	w := bufio.NewWriter(stdout)
 	defer w.Flush()
-	fmt.Fprintf(w, "\nsent %d flows in %d datagrams; stored %d files:\n\n", sent.Flows, sent.Datagrams, len(entries))
-	var stored uint64
+	fmt.Fprintf(w, "\nsent %d flows in %d datagrams; stored %d flow files:\n\n", sent.Flows, sent.Datagrams, len(entries))
+	var stored, lost uint64
 	d := dumper{w: w, format: "text"}
-	for _, e := range entries {
+	var first, last time.Time
+	for i, e := range entries {
 		r, err := flowfile.Open(e.Path)
 		if err != nil {
 			return err
 		}
 		m := r.Meta()
 		stored += m.Flows
-		d.textMeta(e.Path, m)
-		recs, _ := r.Next(nil)
-		r.Close()
-		w.WriteString(textHeader)
-		for i := 0; i < len(recs) && i < *show; i++ {
-			d.record(&recs[i])
+		lost += m.LostFlows()
+		if i == 0 {
+			first = m.Start
 		}
-		w.WriteString("\n")
+		last = m.End
+		fmt.Fprintf(w, "%s  %s - %s  %6d flows  %d exporters  lost %d\n", filepath.Base(e.Path),
+			m.Start.Format("15:04:05"), m.End.Format("15:04:05"), m.Flows, len(m.Exporters), m.LostFlows())
+		if i == len(entries)/2 && show > 0 {
+			recs, _ := r.Next(nil)
+			w.WriteString("  " + textHeader)
+			for j := 0; j < len(recs) && j < show; j++ {
+				w.WriteString("  ")
+				d.record(&recs[j])
+			}
+		}
+		r.Close()
 	}
-	abs, _ := filepath.Abs(*dir)
-	fmt.Fprintf(w, "stored %d of %d flows sent.\nNext: flowscan dump %s | less   (or --format json)\n", stored, sent.Flows, abs)
+	fmt.Fprintf(w, "\nstored %d of %d flows sent (lost according to sequence numbers: %d)\n", stored, sent.Flows, lost)
+
+	total := filepath.Join(rrdDir, "cuflow", "total.rrd")
+	series, err := rrd.New("").Fetch(total, "AVERAGE", first, last, 0)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", total, err)
+	}
+	fmt.Fprintf(w, "\ncuflow %s (border traffic per step, as CUGrapher plots it):\n", total)
+	fmt.Fprintf(w, "  %-8s %14s %14s %10s %10s\n", "step end", "in bit/s", "out bit/s", "in flow/s", "out flow/s")
+	idx := map[string]int{}
+	for i, n := range series.Names {
+		idx[n] = i
+	}
+	for i, row := range series.Rows {
+		if math.IsNaN(row[idx["in_bytes"]]) {
+			continue
+		}
+		fmt.Fprintf(w, "  %-8s %14.0f %14.0f %10.1f %10.1f\n", series.Time(i).Format("15:04:05"),
+			row[idx["in_bytes"]]*8, row[idx["out_bytes"]]*8, row[idx["in_flows"]], row[idx["out_flows"]])
+	}
+	rrds, _ := filepath.Glob(filepath.Join(rrdDir, "cuflow", "*.rrd"))
+	fmt.Fprintf(w, "\n%d RRD files in %s, e.g. rrdtool fetch %s AVERAGE\n", len(rrds), filepath.Dir(total), total)
+	fmt.Fprintf(w, "top talkers: %s\n", filepath.Join(rrdDir, "cuflow", "scoreboard", "current.html"))
+	abs, _ := filepath.Abs(flowDir)
+	fmt.Fprintf(w, "flows: flowscan dump %s | less\n", abs)
 	return nil
 }
