@@ -28,20 +28,35 @@ type command struct {
 	name    string
 	summary string
 	run     func(args []string, stdout, stderr io.Writer) error
+	order   int
+}
+
+// registered holds the subcommands; each command's file adds itself with
+// register from an init function, so adding a command touches no other
+// file.
+var registered []command
+
+// register adds a subcommand. order sorts the help listing (lower first).
+func register(order int, name, summary string, run func(args []string, stdout, stderr io.Writer) error) {
+	registered = append(registered, command{name: name, summary: summary, run: run, order: order})
 }
 
 func commands() []command {
-	return []command{
-		{"collect", "receive NetFlow v5/v9/IPFIX over UDP and write rotated flow files", runCollect},
-		{"dump", "print the flows and metadata of flow files (text, CSV, JSON)", runDump},
-		{"run", "collect and scan in one process (collector + report modules)", runRun},
-		{"scan", "run report modules (CUFlow, JKFlow, CampusIO, SubNetIO) over flow files into RRD files", runScan},
-		{"config", "check a configuration file (flowscan config check FILE)", runConfig},
-		{"import", "convert a CUFlow.cf or JKFlow.xml to flowscan's YAML configuration", runImport},
-		{"gen", "send synthetic NetFlow v5/v9/IPFIX traffic to a collector", runGen},
-		{"demo", "run a collector on loopback fed by the generator and show what it stored", runDemo},
-		{"version", "print the version", func([]string, io.Writer, io.Writer) error { return nil }},
-	}
+	out := append([]command(nil), registered...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].order < out[j].order })
+	return out
+}
+
+func init() {
+	register(10, "run", "collect and scan in one process (collector + report modules)", runRun)
+	register(20, "collect", "receive NetFlow v5/v9/IPFIX over UDP and write rotated flow files", runCollect)
+	register(30, "scan", "run report modules (CUFlow, JKFlow, CampusIO, SubNetIO) over flow files into RRD files", runScan)
+	register(50, "dump", "print the flows and metadata of flow files (text, CSV, JSON)", runDump)
+	register(70, "config", "check a configuration file (flowscan config check FILE)", runConfig)
+	register(71, "import", "convert a CUFlow.cf or JKFlow.xml to flowscan's YAML configuration", runImport)
+	register(80, "gen", "send synthetic NetFlow v5/v9/IPFIX traffic to a collector", runGen)
+	register(90, "demo", "run everything on loopback with generated traffic and show the result", runDemo)
+	register(99, "version", "print the version", func([]string, io.Writer, io.Writer) error { return nil })
 }
 
 // errUsage marks errors for which the usage text was already printed.
