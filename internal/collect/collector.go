@@ -56,6 +56,34 @@ type Config struct {
 	Metrics *metrics.Registry
 	// MaxExporters bounds per-exporter bookkeeping (default 10000).
 	MaxExporters int
+	// Datagrams receive every accepted datagram, unchanged, before it is
+	// decoded (the relay, `collect --forward`).
+	Datagrams []DatagramSink
+	// Flows receive every batch of decoded flows after it was handed to
+	// the flow-file writer (re-export, external stores).
+	Flows []FlowSink
+	// Counters, if set, receives interface counters (sFlow counter
+	// samples) after each batch of datagrams.
+	Counters CounterSink
+}
+
+// CounterSink takes interface counters. Counters is called on the
+// pipeline goroutine and must not block or keep cs after it returns.
+type CounterSink interface {
+	Counters(cs []decode.IfCounters)
+}
+
+// DatagramSink takes raw export datagrams. Datagram is called on the
+// pipeline goroutine and must not block or keep data after it returns
+// (copy it into a queue and count what a full queue drops).
+type DatagramSink interface {
+	Datagram(src netip.AddrPort, data []byte)
+}
+
+// FlowSink takes decoded flows. Flows is called on the pipeline goroutine
+// and must not block or keep recs after it returns.
+type FlowSink interface {
+	Flows(recs []flow.Record)
 }
 
 // Collector receives, decodes and stores flows. Create it with New and run it
@@ -72,7 +100,8 @@ type Collector struct {
 	free   chan *batch
 	rotate chan chan error
 
-	recs []flow.Record
+	recs     []flow.Record
+	counters []decode.IfCounters
 
 	// exporters is written only by the pipeline goroutine; expMu guards
 	// insertions against concurrent metric scrapes.
@@ -287,6 +316,9 @@ func (c *Collector) handle(b *batch) {
 			c.denied.Add(1)
 			continue
 		}
+		for _, sink := range c.cfg.Datagrams {
+			sink.Datagram(pkt.Src, pkt.Data)
+		}
 		before := len(recs)
 		var res decode.Result
 		var err error
@@ -324,6 +356,15 @@ func (c *Collector) handle(b *batch) {
 	if len(recs) > 0 {
 		if err := c.writer.Write(recs); err != nil {
 			c.log.Error("writing flows", "err", err, "flows", len(recs))
+		}
+		for _, sink := range c.cfg.Flows {
+			sink.Flows(recs)
+		}
+	}
+	if c.cfg.Counters != nil {
+		c.counters = c.mux.DrainCounters(c.counters[:0])
+		if len(c.counters) > 0 {
+			c.cfg.Counters.Counters(c.counters)
 		}
 	}
 	c.recs = recs[:0]

@@ -465,3 +465,33 @@ func TestIPv6AndRotate(t *testing.T) {
 		t.Errorf("after rotate: %d flows, exporter %v, meta %+v", len(got), got[0].Exporter, metas[0])
 	}
 }
+
+// sinkRecorder counts what the sinks are given; the collector calls sinks
+// on its pipeline goroutine and the test reads after stop.
+type sinkRecorder struct{ datagrams, flows int }
+
+func (s *sinkRecorder) Datagram(src netip.AddrPort, data []byte) { s.datagrams++ }
+func (s *sinkRecorder) Flows(recs []flow.Record)                 { s.flows += len(recs) }
+
+// TestSinks: datagram and flow sinks see what the collector accepted.
+func TestSinks(t *testing.T) {
+	sink := &sinkRecorder{}
+	r := start(t, t.TempDir(), func(c *collect.Config) {
+		c.Datagrams = []collect.DatagramSink{sink}
+		c.Flows = []collect.FlowSink{sink}
+	})
+	var recs [5]flow.Record
+	m := gen.NewMix(8, gen.MixOptions{})
+	for i := range recs {
+		m.Next(&recs[i], time.Now())
+	}
+	conn := r.sender(t)
+	mustSend(t, conn, gen.AppendNetFlow5(nil, gen.V5Header{UnixSecs: uint32(time.Now().Unix())}, recs[:]))
+	mustSend(t, conn, []byte{0, 5, 0}) // counted by the datagram sink, not decodable
+	r.waitMetric(t, 5, "flowscan_flows_total")
+	r.waitMetric(t, 1, "flowscan_decode_errors_total")
+	r.stop(t)
+	if sink.datagrams != 2 || sink.flows != 5 {
+		t.Errorf("sinks saw %d datagrams and %d flows, want 2 and 5", sink.datagrams, sink.flows)
+	}
+}

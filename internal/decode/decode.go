@@ -268,3 +268,49 @@ type Stateful interface {
 	// TemplateCount returns how many templates are currently known.
 	TemplateCount() int
 }
+
+// IfCounters is one interface's counters as an agent reported them (sFlow
+// generic interface counter samples), kept so interface utilisation can be
+// graphed next to the flows.
+type IfCounters struct {
+	// Exporter is the agent address; Domain its sub-agent ID.
+	Exporter netip.Addr
+	Domain   uint32
+	// Time is when the datagram was received.
+	Time time.Time
+	// Sequence is the counter sample's sequence number.
+	Sequence uint32
+	IfIndex  uint32
+	IfType   uint32
+	// Speed is the interface speed in bits per second.
+	Speed uint64
+	// Direction is 0 unknown, 1 full duplex, 2 half duplex, 3 in, 4 out.
+	Direction uint32
+	// Status bit 0 is admin up, bit 1 operationally up.
+	Status                                                                   uint32
+	InOctets                                                                 uint64
+	InUcastPkts, InMulticastPkts, InBroadcastPkts                            uint32
+	InDiscards, InErrors, InUnknownProtos                                    uint32
+	OutOctets                                                                uint64
+	OutUcastPkts, OutMulticastPkts, OutBroadcastPkts, OutDiscards, OutErrors uint32
+	Promiscuous                                                              uint32
+}
+
+// CounterSource is implemented by decoders that also decode interface
+// counters (sFlow counter samples).
+type CounterSource interface {
+	// DrainCounters appends the counters decoded since the last call to
+	// dst and forgets them.
+	DrainCounters(dst []IfCounters) []IfCounters
+}
+
+// DrainCounters collects the counters every decoder of the Mux decoded
+// since the last call.
+func (m *Mux) DrainCounters(dst []IfCounters) []IfCounters {
+	for _, d := range m.decoders {
+		if cs, ok := d.(CounterSource); ok {
+			dst = cs.DrainCounters(dst)
+		}
+	}
+	return dst
+}
