@@ -12,12 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	// Every decoder registers itself; the collector, dump and gen see
-	// exactly the formats linked here.
-	_ "github.com/flowscan/flowscan/internal/decode/ipfix"
-	_ "github.com/flowscan/flowscan/internal/decode/netflow5"
-	_ "github.com/flowscan/flowscan/internal/decode/netflow9"
 )
 
 // Version is set at build time with -ldflags "-X .../cli.Version=...".
