@@ -239,6 +239,23 @@ func (c *Client) Update(path string, t time.Time, values ...float64) error {
 	return err
 }
 
+// UpdateSpan stores the counts of an interval [start, end): values at
+// end. When the file's last update is older than start (the collector or
+// scanner was down), an unknown value is stored at start first, so that
+// only the gap is unknown: with one update at end, rrdtool would spread the
+// values over the whole gap and, past the heartbeat, lose them. It returns
+// ErrPastUpdate when end is not after the last update.
+func (c *Client) UpdateSpan(path string, start, end time.Time, values ...float64) error {
+	unknown := make([]float64, len(values))
+	for i := range unknown {
+		unknown[i] = math.NaN()
+	}
+	if err := c.Update(path, start, unknown...); err != nil && !errors.Is(err, ErrPastUpdate) {
+		return err
+	}
+	return c.Update(path, end, values...)
+}
+
 func isPastUpdate(msg string) bool {
 	return strings.Contains(msg, "illegal attempt to update using time") ||
 		strings.Contains(msg, "minimum one second step") ||

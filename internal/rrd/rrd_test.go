@@ -155,3 +155,47 @@ func TestRRDCached(t *testing.T) {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// TestUpdateSpanAfterGap: a file after downtime keeps its counts; only the
+// gap is unknown.
+func TestUpdateSpanAfterGap(t *testing.T) {
+	c := New("")
+	path := filepath.Join(t.TempDir(), "gap.rrd")
+	step := 300 * time.Second
+	t0 := time.Unix(1_800_000_000, 0).Truncate(step)
+	if err := c.Create(path, step, t0, FlowDS(step, "bytes"), FlowScanRRAs(step)); err != nil {
+		t.Fatal(err)
+	}
+	// File 1: [t0, t0+5m); then two hours with no files; file 2: [t0+2h, t0+2h5m).
+	if err := c.UpdateSpan(path, t0, t0.Add(step), 3000); err != nil {
+		t.Fatal(err)
+	}
+	s2 := t0.Add(2 * time.Hour)
+	if err := c.UpdateSpan(path, s2, s2.Add(step), 6000); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpdateSpan(path, s2, s2.Add(step), 6000); !errors.Is(err, ErrPastUpdate) {
+		t.Errorf("same file again: %v, want ErrPastUpdate", err)
+	}
+	s, err := c.Fetch(path, "AVERAGE", t0, s2.Add(step), step)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, row := range s.Rows {
+		at := s.Time(i)
+		switch {
+		case at.Equal(t0.Add(step)):
+			if row[0] != 10 {
+				t.Errorf("file 1: %v, want 10 bytes/s", row[0])
+			}
+		case at.Equal(s2.Add(step)):
+			if row[0] != 20 {
+				t.Errorf("file 2 after the gap: %v, want 20 bytes/s", row[0])
+			}
+		case at.After(t0.Add(step)) && at.Before(s2.Add(step)):
+			if !math.IsNaN(row[0]) {
+				t.Errorf("gap at %v: %v, want unknown", at, row[0])
+			}
+		}
+	}
+}
