@@ -125,7 +125,13 @@ func (f *scanFlags) scanner(cfg *config.Config, logger *slog.Logger, interval ti
 		if err != nil {
 			return nil, err
 		}
+		// Relative paths resolve against the configuration file's
+		// directory; with only --cuflow, against the CUFlow.cf's, where
+		// FlowScan ran from.
 		base := cfg.BaseDir()
+		if base == "" && f.cuflow != "" {
+			base = filepath.Dir(absPath(f.cuflow))
+		}
 		if base == "" {
 			base, _ = os.Getwd()
 		}

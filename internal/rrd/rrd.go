@@ -151,8 +151,9 @@ type RRA struct {
 // FlowScanRRAs returns FlowScan's archives for a given step: at 300 s they
 // are exactly createGeneralRRD's (AVERAGE 1×600, 6×600, 24×600, 288×1827;
 // MAX 24×600, 288×1827: 50 hours of 5-minute points, 12.5 days of 30
-// minutes, 50 days of 2 hours, 5 years of days). Other steps keep the same
-// time spans.
+// minutes, 50 days of 2 hours, 5 years of days). Other steps keep about
+// the same spans: the first archive keeps at least 600 steps, the others
+// consolidate to 30 minutes, 2 hours and a day (rounded to whole steps).
 func FlowScanRRAs(step time.Duration) []RRA {
 	per := func(span time.Duration) int { return max(1, int(span/step)) }
 	return []RRA{
