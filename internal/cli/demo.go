@@ -49,24 +49,30 @@ modules:
 
 func runDemo(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", "[flags]",
-		"Runs flowscan end to end on loopback: a collector fed with NetFlow v5, NetFlow v9 and IPFIX\n"+
-			"by the built-in generator, and the scanner running the cuflow module over each completed\n"+
-			"flow file into RRD files and top-talker scoreboards. Then prints what was stored.\n"+
-			"The files stay in --dir for `flowscan dump`, rrdtool and the scoreboard pages.", stderr)
+		"Runs flowscan end to end on loopback: first --backfill of generated history (flow files,\n"+
+			"scanned by the cuflow module into RRD files and scoreboards), then a collector fed with\n"+
+			"NetFlow v5, NetFlow v9 and IPFIX by the built-in generator, with the scanner running over\n"+
+			"each completed file. After --duration it prints what was stored. The files stay in --dir for\n"+
+			"`flowscan dump`, rrdtool and the scoreboard pages.", stderr)
 	dir := fs.String("dir", "flowscan-demo", "`DIR`ectory for the demo's flow files (DIR/flows) and RRD files (DIR/rrd)")
-	duration := fs.Duration("duration", 20*time.Second, "how long the generators send")
-	interval := fs.Duration("interval", 5*time.Second, "flow-file rotation interval (and RRD step)")
-	rate := fs.Float64("rate", 2000, "flows per second per format")
-	show := fs.Int("show", 3, "flows to print per file")
+	backfillSpan := fs.Duration("backfill", 0, "generate this much history before going live (e.g. 168h for a week of 5-minute files)")
+	peak := fs.Int("backfill-flows", 6000, "flows per interval at the daily peak of the backfilled history")
+	duration := fs.Duration("duration", 20*time.Second, "how long the generators send live traffic")
+	interval := fs.Duration("interval", 5*time.Second, "flow-file rotation interval (and RRD step); with --backfill use 5m")
+	rate := fs.Float64("rate", 2000, "live flows per second per format")
+	show := fs.Int("show", 3, "flows to print from the middle file")
 	logLevel := fs.String("log-level", "warn", "log `LEVEL`")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *duration <= 0 || *duration > time.Hour {
-		return fmt.Errorf("--duration %v: must be between 0 and 1h", *duration)
+	if *duration <= 0 || *duration > 24*time.Hour {
+		return fmt.Errorf("--duration %v: must be between 0 and 24h", *duration)
 	}
 	if *interval < time.Second {
 		return fmt.Errorf("--interval %v: must be at least 1s", *interval)
+	}
+	if *backfillSpan < 0 || *backfillSpan > 5*365*24*time.Hour {
+		return fmt.Errorf("--backfill %v: must be between 0 and 5 years", *backfillSpan)
 	}
 	logger, err := newLogger(stderr, *logLevel)
 	if err != nil {
@@ -89,6 +95,30 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	liveStart := time.Now()
+	if *backfillSpan > 0 {
+		to := alignedStart(time.Now(), *interval)
+		from := to.Add(-*backfillSpan)
+		if entries, _ := flowfile.List(flowDir); len(entries) > 0 {
+			if last := entries[len(entries)-1].Start; !last.Before(from) {
+				from = alignedStart(last, *interval).Add(*interval)
+			}
+		}
+		if from.Before(to) {
+			fmt.Fprintf(stdout, "backfilling %v of history (%s to %s) into %s ...\n", to.Sub(from).Round(time.Minute), from.Format(time.DateTime), to.Format(time.DateTime), flowDir)
+			n, err := backfill(flowDir, from, to, *interval, *peak, time.Local, stdout)
+			if err != nil {
+				return fmt.Errorf("backfill: %w", err)
+			}
+			fmt.Fprintf(stdout, "wrote %d flows; scanning them with cuflow ...\n", n)
+			st, err := s.Pass(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "scanned %d files in %v\n", st.Files, time.Since(liveStart).Round(time.Second))
+		}
+	}
+
 	cctx, cancelCollector := context.WithCancel(context.Background())
 	defer cancelCollector()
 	c, err := collect.New(cctx, collect.Config{
@@ -108,7 +138,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	go func() { scanned <- s.Run(sctx) }()
 
 	fmt.Fprintf(stdout, "collector on %s writing %s every %v; scanner running cuflow into %s\n", addr, flowDir, *interval, rrdDir)
-	fmt.Fprintf(stdout, "sending NetFlow v5, v9 and IPFIX at %.0f flows/s each for %v ...\n", *rate, *duration)
+	fmt.Fprintf(stdout, "sending NetFlow v5, v9 and IPFIX at %.0f flows/s each for %v (Ctrl-C stops) ...\n", *rate, *duration)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var sent gen.Stats
@@ -137,23 +167,36 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	// Scan the file the collector completed on exit, then stop.
 	cancelScanner()
 	<-scanned
-	st, err := s.Pass(context.Background())
-	if err != nil {
+	if _, err := s.Pass(context.Background()); err != nil {
 		return err
 	}
-	_ = st
-	return demoSummary(stdout, flowDir, rrdDir, *show, sent)
+	return demoSummary(stdout, flowDir, rrdDir, *show, sent, alignedStart(liveStart, *interval))
+}
+
+// alignedStart returns the start of the interval containing t, aligned
+// like the collector's files (in local time).
+func alignedStart(t time.Time, interval time.Duration) time.Time {
+	_, off := t.Zone()
+	shift := time.Duration(off) * time.Second
+	return t.Add(shift).Truncate(interval).Add(-shift)
 }
 
 // demoSummary prints the stored files and what cuflow made of them.
-func demoSummary(stdout io.Writer, flowDir, rrdDir string, show int, sent gen.Stats) error {
-	entries, err := flowfile.List(flowDir)
+func demoSummary(stdout io.Writer, flowDir, rrdDir string, show int, sent gen.Stats, liveStart time.Time) error {
+	all, err := flowfile.List(flowDir)
 	if err != nil {
 		return err
 	}
+	// The files of the live part; the backfilled ones came before.
+	var entries []flowfile.Entry
+	for _, e := range all {
+		if !e.Start.Before(liveStart) {
+			entries = append(entries, e)
+		}
+	}
 	w := bufio.NewWriter(stdout)
 	defer w.Flush()
-	fmt.Fprintf(w, "\nsent %d flows in %d datagrams; stored %d flow files:\n\n", sent.Flows, sent.Datagrams, len(entries))
+	fmt.Fprintf(w, "\nsent %d flows in %d datagrams; stored %d flow files while live (%d in all):\n\n", sent.Flows, sent.Datagrams, len(entries), len(all))
 	var stored, lost uint64
 	d := dumper{w: w, format: "text"}
 	var first, last time.Time
@@ -184,7 +227,13 @@ func demoSummary(stdout io.Writer, flowDir, rrdDir string, show int, sent gen.St
 	fmt.Fprintf(w, "\nstored %d of %d flows sent (lost according to sequence numbers: %d)\n", stored, sent.Flows, lost)
 
 	total := filepath.Join(rrdDir, "cuflow", "total.rrd")
-	series, err := rrd.New("").Fetch(total, "AVERAGE", first, last, 0)
+	step := last.Sub(first)
+	if len(entries) > 0 {
+		step /= time.Duration(len(entries))
+	}
+	// The last dozen steps: the live part, and the end of any backfill.
+	from := last.Add(-12 * max(step, time.Second))
+	series, err := rrd.New("").Fetch(total, "AVERAGE", from, last, 0)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", total, err)
 	}
