@@ -50,7 +50,7 @@ type collectFlags struct {
 func (f *collectFlags) register(fs *flag.FlagSet, listenFlag string) {
 	f.sampling = samplingOverrides{}
 	fs.StringVar(&f.configFile, "config", "", "configuration `FILE` (YAML, section collect:); flags given on the command line override it")
-	fs.Var(&f.listen, listenFlag, "UDP `ADDR:PORT` to receive exports on; repeatable, IPv4 or IPv6 (default \":2055\"); a bare port means all addresses")
+	fs.Var(&f.listen, listenFlag, "UDP `ADDR:PORT` to receive exports on; repeatable, IPv4 or IPv6 (default \":2055\" and \":6343\"); every address accepts NetFlow v5, v9, IPFIX and sFlow; a bare port means all addresses")
 	fs.StringVar(&f.dir, "dir", "flows", "`DIR`ectory of the flow-file archive")
 	fs.DurationVar(&f.interval, "interval", flowfile.DefaultInterval, "rotate flow files every `DURATION`, aligned to the clock")
 	fs.IntVar(&f.nest, "nest", 0, "date subdirectories like flow-capture -N: 0 none, 1 YYYY, 2 YYYY/YYYY-MM, 3 YYYY/YYYY-MM/YYYY-MM-DD")
@@ -155,7 +155,7 @@ func (f *collectFlags) config(logger *slog.Logger) (collect.Config, error) {
 	}
 	listen := []string(f.listen)
 	if len(listen) == 0 {
-		listen = []string{":" + strconv.Itoa(collect.DefaultPort)}
+		listen = []string{":" + strconv.Itoa(collect.DefaultPort), ":" + strconv.Itoa(collect.DefaultSFlowPort)}
 	}
 	for i, l := range listen {
 		if listen[i], err = normalizeListen(l, collect.DefaultPort); err != nil {

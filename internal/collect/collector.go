@@ -28,8 +28,12 @@ import (
 	"github.com/flowscan/flowscan/internal/metrics"
 )
 
-// DefaultPort is the UDP port the collector listens on when none is given.
-const DefaultPort = 2055
+// Default UDP ports: NetFlow/IPFIX's customary 2055 and sFlow's 6343. Every
+// socket accepts every registered format; the header tells them apart.
+const (
+	DefaultPort      = 2055
+	DefaultSFlowPort = 6343
+)
 
 // Config configures a Collector.
 type Config struct {
