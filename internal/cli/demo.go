@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -44,7 +45,7 @@ modules:
     tos:
       - {name: best_effort, values: "0"}
       - {name: marked, values: "1-255"}
-    scoreboard: {top_n: 10, dir: scoreboard, current_link: scoreboard/current.html}
+    scoreboard: {top_n: 10, dir: %[1]s, current_link: %[1]s/current.html}
 `
 
 func runDemo(args []string, stdout, stderr io.Writer) error {
@@ -82,7 +83,12 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(flowDir, 0o755); err != nil {
 		return err
 	}
-	cfg, err := config.Parse("", []byte(demoConfig))
+	absRRD, err := filepath.Abs(rrdDir)
+	if err != nil {
+		return err
+	}
+	scoreDir := strconv.Quote(filepath.Join(absRRD, "cuflow", "scoreboard"))
+	cfg, err := config.Parse("", []byte(fmt.Sprintf(demoConfig, scoreDir)))
 	if err != nil {
 		return fmt.Errorf("demo configuration: %w", err)
 	}
