@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -45,7 +44,7 @@ modules:
     tos:
       - {name: best_effort, values: "0"}
       - {name: marked, values: "1-255"}
-    scoreboard: {top_n: 10, dir: %[1]s, current_link: %[1]s/current.html}
+    scoreboard: {top_n: 10, dir: %q, current_link: %q}
 `
 
 func runDemo(args []string, stdout, stderr io.Writer) error {
@@ -87,8 +86,8 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	scoreDir := strconv.Quote(filepath.Join(absRRD, "cuflow", "scoreboard"))
-	cfg, err := config.Parse("", []byte(fmt.Sprintf(demoConfig, scoreDir)))
+	scoreDir := filepath.Join(absRRD, "cuflow", "scoreboard")
+	cfg, err := config.Parse("", []byte(fmt.Sprintf(demoConfig, scoreDir, filepath.Join(scoreDir, "current.html"))))
 	if err != nil {
 		return fmt.Errorf("demo configuration: %w", err)
 	}
