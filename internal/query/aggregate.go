@@ -1,0 +1,275 @@
+package query
+
+import (
+	"container/heap"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/flowscan/flowscan/internal/flow"
+)
+
+// Counters total a set of flows.
+type Counters struct {
+	Flows, Packets, Bytes uint64
+	// First and Last are the earliest Start and latest End (Unix ms);
+	// zero when Flows is 0.
+	First, Last int64
+}
+
+// Add counts r.
+func (c *Counters) Add(r *flow.Record) {
+	if c.Flows == 0 || r.Start < c.First {
+		c.First = r.Start
+	}
+	if c.Flows == 0 || r.End > c.Last {
+		c.Last = r.End
+	}
+	c.Flows++
+	c.Packets += r.Packets
+	c.Bytes += r.Bytes
+}
+
+// Merge adds o's counts to c.
+func (c *Counters) Merge(o *Counters) {
+	if o.Flows == 0 {
+		return
+	}
+	if c.Flows == 0 || o.First < c.First {
+		c.First = o.First
+	}
+	if c.Flows == 0 || o.Last > c.Last {
+		c.Last = o.Last
+	}
+	c.Flows += o.Flows
+	c.Packets += o.Packets
+	c.Bytes += o.Bytes
+}
+
+// Sub removes o's flow, packet and byte counts from c (times unchanged).
+func (c *Counters) Sub(o *Counters) {
+	c.Flows -= o.Flows
+	c.Packets -= o.Packets
+	c.Bytes -= o.Bytes
+}
+
+// SpanMillis is Last-First, never negative.
+func (c *Counters) SpanMillis() int64 { return max(c.Last-c.First, 0) }
+
+// BPS is the average bits per second over the span (0 for a zero span).
+func (c *Counters) BPS() uint64 { return rate(c.Bytes*8, c.SpanMillis()) }
+
+// PPS is the average packets per second over the span.
+func (c *Counters) PPS() uint64 { return rate(c.Packets, c.SpanMillis()) }
+
+// BPP is the average bytes per packet.
+func (c *Counters) BPP() uint64 {
+	if c.Packets == 0 {
+		return 0
+	}
+	return c.Bytes / c.Packets
+}
+
+// Order is what top-N rows are ranked by.
+type Order uint8
+
+// Orders.
+const (
+	ByFlows Order = iota
+	ByPackets
+	ByBytes
+	ByBPS
+	ByPPS
+	ByBPP
+)
+
+var orderNames = []string{"flows", "packets", "bytes", "bps", "pps", "bpp"}
+
+// ParseOrder parses flows, packets, bytes, bps, pps or bpp.
+func ParseOrder(s string) (Order, error) {
+	if i := slices.Index(orderNames, s); i >= 0 {
+		return Order(i), nil
+	}
+	return 0, fmt.Errorf("unknown order %q (want flows, packets, bytes, bps, pps or bpp)", s)
+}
+
+// String returns the order's name.
+func (o Order) String() string { return orderNames[o] }
+
+func (o Order) value(c *Counters) uint64 {
+	switch o {
+	case ByPackets:
+		return c.Packets
+	case ByBytes:
+		return c.Bytes
+	case ByBPS:
+		return c.BPS()
+	case ByPPS:
+		return c.PPS()
+	case ByBPP:
+		return c.BPP()
+	}
+	return c.Flows
+}
+
+// aggregator groups flows by key. Each worker has its own; they are merged
+// at the end.
+type aggregator struct {
+	keys  []KeyField
+	m     map[Key]*Counters
+	slab  []Counters
+	total Counters
+}
+
+func newAggregator(keys []KeyField) *aggregator {
+	return &aggregator{keys: keys, m: make(map[Key]*Counters, 1024)}
+}
+
+// add counts r under its key; it allocates only for a new key (in slabs).
+func (a *aggregator) add(r *flow.Record) {
+	a.total.Add(r)
+	if a.keys == nil {
+		return
+	}
+	k := makeKey(r, a.keys)
+	c := a.m[k]
+	if c == nil {
+		if len(a.slab) == 0 {
+			a.slab = make([]Counters, 256)
+		}
+		c = &a.slab[0]
+		a.slab = a.slab[1:]
+		a.m[k] = c
+	}
+	c.Add(r)
+}
+
+func (a *aggregator) merge(o *aggregator) {
+	a.total.Merge(&o.total)
+	if len(a.m) < len(o.m) {
+		a.m, o.m = o.m, a.m
+	}
+	for k, c := range o.m {
+		if d := a.m[k]; d != nil {
+			d.Merge(c)
+		} else {
+			a.m[k] = c
+		}
+	}
+}
+
+// Row is one aggregated key and its counters.
+type Row struct {
+	Key Key
+	Counters
+}
+
+// Result is the outcome of an aggregation.
+type Result struct {
+	// Keys are the key fields of the rows.
+	Keys []KeyField
+	// Order ranked the rows (largest first).
+	Order Order
+	// Rows are the top rows, largest first; ties broken by key.
+	Rows []Row
+	// Other totals the matching flows not in Rows; Other.Flows is 0 when
+	// every group is listed.
+	Other Counters
+	// Groups is the number of distinct keys.
+	Groups int
+	// Total counts all matching flows.
+	Total Counters
+}
+
+// Values decodes a row's key.
+func (res *Result) Values(row *Row) []KeyValue { return row.Key.Values(res.Keys) }
+
+// Percent returns part as a percentage of total (0 when total is 0).
+func Percent(part, total uint64) float64 {
+	if total == 0 {
+		return 0
+	}
+	return float64(part) * 100 / float64(total)
+}
+
+// rowHeap is a min-heap on the order value, keeping the n largest rows.
+type rowHeap struct {
+	rows  []Row
+	order Order
+}
+
+func (h *rowHeap) Len() int           { return len(h.rows) }
+func (h *rowHeap) Less(i, j int) bool { return rowLess(h.order, &h.rows[i], &h.rows[j]) }
+func (h *rowHeap) Swap(i, j int)      { h.rows[i], h.rows[j] = h.rows[j], h.rows[i] }
+func (h *rowHeap) Push(x any)         { h.rows = append(h.rows, x.(Row)) }
+func (h *rowHeap) Pop() any {
+	x := h.rows[len(h.rows)-1]
+	h.rows = h.rows[:len(h.rows)-1]
+	return x
+}
+
+// rowLess orders by the order value, then by key (larger key words rank
+// lower) so that results are deterministic.
+func rowLess(o Order, a, b *Row) bool {
+	va, vb := o.value(&a.Counters), o.value(&b.Counters)
+	if va != vb {
+		return va < vb
+	}
+	if a.Key.fam != b.Key.fam {
+		return a.Key.fam > b.Key.fam
+	}
+	for i := range a.Key.w {
+		if a.Key.w[i] != b.Key.w[i] {
+			return a.Key.w[i] > b.Key.w[i]
+		}
+	}
+	return false
+}
+
+// topN selects the n largest groups of a (all when n <= 0) with a heap.
+func (a *aggregator) topN(order Order, n int) *Result {
+	res := &Result{Keys: a.keys, Order: order, Groups: len(a.m), Total: a.total}
+	if n <= 0 || n > len(a.m) {
+		n = len(a.m)
+	}
+	h := &rowHeap{rows: make([]Row, 0, n+1), order: order}
+	for k, c := range a.m {
+		row := Row{Key: k, Counters: *c}
+		if len(h.rows) < n {
+			heap.Push(h, row)
+		} else if n > 0 && rowLess(order, &h.rows[0], &row) {
+			h.rows[0] = row
+			heap.Fix(h, 0)
+		}
+	}
+	rows := h.rows
+	slices.SortFunc(rows, func(x, y Row) int {
+		switch {
+		case rowLess(order, &y, &x):
+			return -1
+		case rowLess(order, &x, &y):
+			return 1
+		}
+		return 0
+	})
+	res.Rows = rows
+	if len(rows) < len(a.m) {
+		res.Other = a.total
+		res.Other.First, res.Other.Last = math.MaxInt64, math.MinInt64
+		for i := range rows {
+			res.Other.Sub(&rows[i].Counters)
+		}
+		// Times of the other groups.
+		listed := make(map[Key]struct{}, len(rows))
+		for i := range rows {
+			listed[rows[i].Key] = struct{}{}
+		}
+		for k, c := range a.m {
+			if _, ok := listed[k]; !ok {
+				res.Other.First = min(res.Other.First, c.First)
+				res.Other.Last = max(res.Other.Last, c.Last)
+			}
+		}
+	}
+	return res
+}

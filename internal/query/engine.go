@@ -1,0 +1,447 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowscan/flowscan/internal/flow"
+	"github.com/flowscan/flowscan/internal/flowfile"
+	"github.com/flowscan/flowscan/internal/flowfile/flowtools"
+)
+
+// DefaultLag is how long after the window's end files are still read for
+// flows that started inside the window but were exported later (long
+// flows, active timeouts).
+const DefaultLag = 30 * time.Minute
+
+// blocksPerUnit is the number of native blocks one worker reads as a unit.
+const blocksPerUnit = 2
+
+// Query selects flows from flow archives: native flow files and
+// flow-tools files found under Dirs, within a time window, through a
+// filter. Its methods may be called once each; they run workers over
+// files and blocks in parallel.
+type Query struct {
+	// Dirs are the archive directories (searched recursively for native
+	// and flow-tools files) or single files.
+	Dirs []string
+	// From and To bound the flows' start time: From <= Start < To. Zero
+	// values leave that side open.
+	From, To time.Time
+	// Filter selects flows; nil matches all.
+	Filter *Filter
+	// Workers is the number of parallel readers (default GOMAXPROCS).
+	Workers int
+	// Lag widens file selection past To (default DefaultLag).
+	Lag time.Duration
+
+	progress Progress
+}
+
+// Progress counts a running query's work; read it with Query.Progress.
+type Progress struct {
+	// Units and UnitsDone count the work units (groups of blocks, or
+	// whole flow-tools files).
+	Units, UnitsDone uint64
+	// Read and Matched count flows decoded and flows that passed.
+	Read, Matched uint64
+}
+
+// Progress returns a snapshot of the counters; safe to call while the
+// query runs.
+func (q *Query) Progress() Progress {
+	return Progress{
+		Units:     atomic.LoadUint64(&q.progress.Units),
+		UnitsDone: atomic.LoadUint64(&q.progress.UnitsDone),
+		Read:      atomic.LoadUint64(&q.progress.Read),
+		Matched:   atomic.LoadUint64(&q.progress.Matched),
+	}
+}
+
+// unit is one piece of work: some blocks of a native file, or a whole
+// flow-tools file.
+type unit struct {
+	path      string
+	flowTools bool
+	blocks    []flowfile.BlockInfo
+	// inside is true when every flow of the unit lies in the window (no
+	// per-flow time check).
+	inside bool
+}
+
+// window returns the window in Unix ms.
+func (q *Query) window() (from, to int64) {
+	from, to = math.MinInt64, math.MaxInt64
+	if !q.From.IsZero() {
+		from = q.From.UnixMilli()
+	}
+	if !q.To.IsZero() {
+		to = q.To.UnixMilli()
+	}
+	return from, to
+}
+
+// Plan lists the files the query would read (for --explain and tests).
+func (q *Query) Plan() (files []string, blocks, skippedBlocks int, err error) {
+	units, skipped, err := q.plan()
+	seen := map[string]bool{}
+	for _, u := range units {
+		if !seen[u.path] {
+			seen[u.path] = true
+			files = append(files, u.path)
+		}
+		blocks += len(u.blocks)
+	}
+	return files, blocks, skipped, err
+}
+
+// plan chooses files by their names' times and blocks by their time
+// bounds.
+func (q *Query) plan() ([]unit, int, error) {
+	from, to := q.window()
+	lag := q.Lag
+	if lag == 0 {
+		lag = DefaultLag
+	}
+	fileLimit := int64(math.MaxInt64)
+	if to != math.MaxInt64 {
+		fileLimit = to + lag.Milliseconds()
+	}
+	type candidate struct {
+		flowfile.Entry
+		flowTools bool
+	}
+	var files []candidate
+	for _, dir := range q.Dirs {
+		native, ft, err := listDir(dir)
+		if err != nil {
+			return nil, 0, err
+		}
+		for k, list := range [][]flowfile.Entry{native, ft} {
+			for i, e := range list {
+				// A file holds flows received before the next file
+				// started, so they started before that too.
+				if i+1 < len(list) && list[i+1].Start.UnixMilli() <= from {
+					continue
+				}
+				if e.Start.UnixMilli() >= fileLimit {
+					break
+				}
+				files = append(files, candidate{e, k == 1})
+			}
+		}
+	}
+	slices.SortStableFunc(files, func(a, b candidate) int { return a.Start.Compare(b.Start) })
+	var units []unit
+	skipped := 0
+	for _, e := range files {
+		if e.flowTools {
+			units = append(units, unit{path: e.Path, flowTools: true})
+			continue
+		}
+		r, err := flowfile.Open(e.Path)
+		if err != nil {
+			return nil, 0, err
+		}
+		var keep []flowfile.BlockInfo
+		for _, b := range r.Blocks() {
+			if b.MaxEnd < from || b.MinStart >= to {
+				skipped++
+				continue
+			}
+			keep = append(keep, b)
+		}
+		r.Close()
+		for len(keep) > 0 {
+			n := min(blocksPerUnit, len(keep))
+			inside := true
+			for _, b := range keep[:n] {
+				inside = inside && b.MinStart >= from && b.MaxEnd < to
+			}
+			units = append(units, unit{path: e.Path, blocks: keep[:n:n], inside: inside})
+			keep = keep[n:]
+		}
+	}
+	return units, skipped, nil
+}
+
+// listDir returns the native and flow-tools files under dir, or dir
+// itself when it is a file of either kind.
+func listDir(dir string) (native, ft []flowfile.Entry, err error) {
+	if start, ok := flowfile.ParseName(baseName(dir)); ok {
+		return []flowfile.Entry{{Path: dir, Start: start}}, nil, nil
+	}
+	if start, ok := flowtools.ParseName(baseName(dir)); ok {
+		return nil, []flowfile.Entry{{Path: dir, Start: start}}, nil
+	}
+	if native, err = flowfile.List(dir); err != nil {
+		return nil, nil, err
+	}
+	if ft, err = flowtools.List(dir); err != nil {
+		return nil, nil, err
+	}
+	return native, ft, nil
+}
+
+func baseName(p string) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			return p[i+1:]
+		}
+	}
+	return p
+}
+
+func (q *Query) workers() int {
+	if q.Workers > 0 {
+		return q.Workers
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// worker is one reader goroutine's state.
+type worker struct {
+	q        *Query
+	from, to int64
+	path     string
+	reader   *flowfile.Reader
+	recs     []flow.Record
+	agg      *aggregator
+}
+
+func (w *worker) close() {
+	if w.reader != nil {
+		w.reader.Close()
+		w.reader = nil
+	}
+}
+
+// run reads unit u and calls sink with each matching flow.
+func (w *worker) run(u *unit, sink func(*flow.Record)) error {
+	if u.flowTools {
+		r, err := flowtools.Open(u.path)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for {
+			w.recs, err = r.Next(w.recs[:0])
+			w.filter(w.recs, false, sink)
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", u.path, err)
+			}
+		}
+	}
+	if w.path != u.path {
+		w.close()
+		r, err := flowfile.Open(u.path)
+		if err != nil {
+			return err
+		}
+		w.reader, w.path = r, u.path
+	}
+	for _, b := range u.blocks {
+		var err error
+		w.recs, err = w.reader.ReadBlock(b, w.recs[:0])
+		if err != nil {
+			return err
+		}
+		w.filter(w.recs, u.inside, sink)
+	}
+	return nil
+}
+
+func (w *worker) filter(recs []flow.Record, inside bool, sink func(*flow.Record)) {
+	f := w.q.Filter
+	if f.MatchAll() {
+		f = nil
+	}
+	matched := 0
+	for i := range recs {
+		r := &recs[i]
+		if !inside && (r.Start < w.from || r.Start >= w.to) {
+			continue
+		}
+		if f != nil && !f.Match(r) {
+			continue
+		}
+		matched++
+		sink(r)
+	}
+	atomic.AddUint64(&w.q.progress.Read, uint64(len(recs)))
+	atomic.AddUint64(&w.q.progress.Matched, uint64(matched))
+}
+
+// each runs fn(worker, unitIndex) for every unit on the workers; results
+// are handed to fn in any order. It stops at the first error.
+func (q *Query) each(ctx context.Context, units []unit, fn func(w *worker, i int) error) error {
+	atomic.StoreUint64(&q.progress.Units, uint64(len(units)))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	from, to := q.window()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr error
+	var errOnce sync.Once
+	for range min(q.workers(), max(len(units), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &worker{q: q, from: from, to: to}
+			defer w.close()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= len(units) {
+					return
+				}
+				if err := fn(w, i); err != nil {
+					errOnce.Do(func() { firstErr = err })
+					cancel()
+					return
+				}
+				atomic.AddUint64(&q.progress.UnitsDone, 1)
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return context.Cause(ctx)
+}
+
+// AggregateSpec says how to group and rank flows.
+type AggregateSpec struct {
+	// Keys group the flows; nil computes only Result.Total.
+	Keys []KeyField
+	// Order ranks the groups.
+	Order Order
+	// Limit keeps the top Limit groups (0: all).
+	Limit int
+}
+
+// Aggregate groups the matching flows by spec.Keys in per-worker maps,
+// merges them and returns the top groups with the total and the rest.
+func (q *Query) Aggregate(ctx context.Context, spec AggregateSpec) (*Result, error) {
+	units, _, err := q.plan()
+	if err != nil {
+		return nil, err
+	}
+	var aggs []*aggregator
+	var mu sync.Mutex
+	err = q.each(ctx, units, func(w *worker, i int) error {
+		if w.agg == nil {
+			w.agg = newAggregator(spec.Keys)
+			mu.Lock()
+			aggs = append(aggs, w.agg)
+			mu.Unlock()
+		}
+		return w.run(&units[i], w.agg.add)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	total := newAggregator(spec.Keys)
+	for _, a := range aggs {
+		if a != nil {
+			total.merge(a)
+		}
+	}
+	return total.topN(spec.Order, spec.Limit), nil
+}
+
+// Flows calls fn with the matching flows, batch by batch, in archive
+// order (files by time, blocks in file order), while workers read ahead
+// in parallel. fn runs on one goroutine at a time; the batch is reused
+// after fn returns. An error from fn stops the query and is returned.
+func (q *Query) Flows(ctx context.Context, fn func(batch []flow.Record) error) error {
+	units, _, err := q.plan()
+	if err != nil {
+		return err
+	}
+	if len(units) == 0 {
+		return nil
+	}
+	type result struct {
+		recs []flow.Record
+		err  error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	nw := min(q.workers(), len(units))
+	ahead := 2 * nw // units read ahead of the consumer
+	results := make([]chan result, len(units))
+	for i := range results {
+		results[i] = make(chan result, 1)
+	}
+	pool := sync.Pool{New: func() any { return []flow.Record(nil) }}
+	sem := make(chan struct{}, ahead)
+	jobs := make(chan int)
+	from, to := q.window()
+	go func() {
+		defer close(jobs)
+		for i := range units {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case jobs <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for range nw {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &worker{q: q, from: from, to: to}
+			defer w.close()
+			for i := range jobs {
+				out := pool.Get().([]flow.Record)[:0]
+				err := w.run(&units[i], func(r *flow.Record) { out = append(out, *r) })
+				results[i] <- result{out, err}
+				atomic.AddUint64(&q.progress.UnitsDone, 1)
+			}
+		}()
+	}
+	atomic.StoreUint64(&q.progress.Units, uint64(len(units)))
+	for i := range units {
+		var res result
+		select {
+		case res = <-results[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		<-sem
+		if res.err != nil {
+			return res.err
+		}
+		if len(res.recs) > 0 {
+			if err := fn(res.recs); err != nil {
+				return err
+			}
+		}
+		pool.Put(res.recs[:0]) //nolint:staticcheck // the slice header is small; the array is what is reused
+	}
+	return nil
+}
