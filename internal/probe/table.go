@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"math/rand/v2"
 	"net/netip"
 	"time"
 
@@ -122,6 +123,7 @@ type Probe struct {
 	firstPacket            int64
 	stats                  Stats
 	pkt                    Packet
+	seed                   uint64 // per-table hash seed
 }
 
 // New returns a Probe with its table fully allocated.
@@ -165,6 +167,7 @@ func New(cfg Config) (*Probe, error) {
 		finList:  list{nilIdx, nilIdx},
 		age:      list{nilIdx, nilIdx},
 		out:      make([]flow.Record, 0, cfg.Batch),
+		seed:     rand.Uint64(),
 	}
 	for i := range p.free {
 		p.free[i] = int32(cfg.MaxFlows - 1 - i)
@@ -226,7 +229,7 @@ func (p *Probe) Add(pkt *Packet, ts int64) {
 		p.stats.Fragments++
 	}
 	k := flowKey{src: pkt.Src, dst: pkt.Dst, srcPort: pkt.SrcPort, dport: pkt.DstPort, vlan: pkt.VLAN, proto: pkt.Proto}
-	h := hashKey(&k)
+	h := hashKey(&k, p.seed)
 	i := p.lookup(&k, h)
 	if i == nilIdx {
 		i = p.insert(&k, h, pkt, ts)
@@ -450,12 +453,12 @@ func (p *Probe) ageUnlink(i int32) {
 	}
 }
 
-// hashKey mixes the key's words (a multiply-xorshift hash; the table
-// only needs spread, not resistance to chosen keys, since it bounds its
-// size and probes linearly at under half load).
-func hashKey(k *flowKey) uint64 {
+// hashKey mixes the key's words with a multiply-xorshift hash started
+// from a random per-table seed, so that crafted traffic cannot predict
+// which keys collide.
+func hashKey(k *flowKey, seed uint64) uint64 {
 	const m = 0x9e3779b97f4a7c15
-	h := uint64(0x243f6a8885a308d3)
+	h := seed ^ 0x243f6a8885a308d3
 	mix := func(v uint64) {
 		h ^= v
 		h *= m
