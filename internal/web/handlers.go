@@ -1,0 +1,63 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+)
+
+// asErr is errors.As for the request error types.
+func asErr[T error](err error, target *T) bool { return errors.As(err, target) }
+
+// CatalogResponse is the answer of /api/v1/catalog.
+type CatalogResponse struct {
+	Title   string    `json:"title"`
+	Modules []*Module `json:"modules"`
+	Kinds   []string  `json:"kinds"`
+	Units   []string  `json:"units"`
+	Palette []string  `json:"palette"`
+	// Scoreboard tells whether scoreboards can be shown.
+	Scoreboard bool `json:"scoreboard"`
+	Aggregate  bool `json:"aggregate"`
+	Exporters  bool `json:"exporters"`
+}
+
+func (s *Server) handleCatalog(w http.ResponseWriter, r *http.Request) {
+	v, err := params(r, "refresh")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	refresh, err := parseBool("refresh", v.Get("refresh"), false)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c := s.currentCatalog(refresh)
+	mods := c.Modules
+	if mods == nil {
+		mods = []*Module{}
+	}
+	writeJSON(w, CatalogResponse{Title: s.cfg.Title, Modules: mods, Kinds: kindOrder,
+		Units: []string{"bits", "packets", "flows"}, Palette: palette,
+		Scoreboard: s.boards.dir != "", Aggregate: s.boards.aggregate != "",
+		Exporters: s.cfg.Live != nil || s.cfg.FlowDir != ""})
+}
+
+func (s *Server) handleSeries(w http.ResponseWriter, r *http.Request) {
+	v, err := params(r, seriesParams...)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	q, err := s.parseQuery(v)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	resp, err := s.series(q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, resp)
+}
