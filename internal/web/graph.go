@@ -77,7 +77,7 @@ func (s *Server) graphArgs(q *query, format string, width, height int) []string 
 	}
 	type band struct {
 		label, out, in, color string
-		line              bool
+		line                  bool
 	}
 	var bands []band
 	total := q.scope.byID["total"]
