@@ -125,12 +125,18 @@ func (l *Live) next() ([]byte, error) {
 
 // Run feeds frames to p until ctx is done, using the clock for packet
 // times and advancing p's clock at least every 200 ms so idle flows
-// expire in quiet periods. It returns nil when ctx ends; the caller
-// flushes p.
-func (l *Live) Run(ctx context.Context, p *Probe) error {
+// expire in quiet periods. tick, if not nil, is called about once a
+// second from the same goroutine (for periodic work such as rotating
+// flow files). It returns nil when ctx ends; the caller flushes p.
+func (l *Live) Run(ctx context.Context, p *Probe, tick func()) error {
+	lastTick := time.Now().UnixNano()
 	for ctx.Err() == nil {
 		frame, err := l.next()
 		now := time.Now().UnixNano()
+		if tick != nil && now-lastTick >= int64(time.Second) {
+			lastTick = now
+			tick()
+		}
 		if err == errTimeout {
 			p.Advance(now)
 			continue
