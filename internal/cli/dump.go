@@ -129,19 +129,22 @@ func (d *dumper) record(r *flow.Record) {
 
 // metaJSON is the JSON form of a file's metadata.
 type metaJSON struct {
-	File      string         `json:"file"`
-	Start     time.Time      `json:"start"`
-	End       time.Time      `json:"end"`
-	Complete  bool           `json:"complete"`
-	Recovered bool           `json:"recovered"`
-	Hostname  string         `json:"hostname,omitempty"`
-	Flows     uint64         `json:"flows"`
-	Packets   uint64         `json:"packets"`
-	Bytes     uint64         `json:"bytes"`
-	LostFlows uint64         `json:"lost_flows"`
-	FirstFlow *time.Time     `json:"first_flow,omitempty"`
-	LastFlow  *time.Time     `json:"last_flow,omitempty"`
-	Exporters []exporterJSON `json:"exporters"`
+	File      string    `json:"file"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+	Complete  bool      `json:"complete"`
+	Recovered bool      `json:"recovered"`
+	Hostname  string    `json:"hostname,omitempty"`
+	Flows     uint64    `json:"flows"`
+	Packets   uint64    `json:"packets"`
+	Bytes     uint64    `json:"bytes"`
+	LostFlows uint64    `json:"lost_flows"`
+	// DroppedFlows were received but lost by the collector itself (its
+	// disk writer fell behind or failed).
+	DroppedFlows uint64         `json:"dropped_flows"`
+	FirstFlow    *time.Time     `json:"first_flow,omitempty"`
+	LastFlow     *time.Time     `json:"last_flow,omitempty"`
+	Exporters    []exporterJSON `json:"exporters"`
 }
 
 type exporterJSON struct {
@@ -160,7 +163,7 @@ type exporterJSON struct {
 func toMetaJSON(path string, m *flowfile.Meta) metaJSON {
 	out := metaJSON{File: path, Start: m.Start, End: m.End, Complete: m.Complete, Recovered: m.Recovered,
 		Hostname: m.Hostname, Flows: m.Flows, Packets: m.Packets, Bytes: m.Bytes, LostFlows: m.LostFlows(),
-		Exporters: []exporterJSON{}}
+		DroppedFlows: m.DroppedFlows, Exporters: []exporterJSON{}}
 	if m.Flows > 0 {
 		first, last := m.FirstFlow.UTC(), m.LastFlow.UTC()
 		out.FirstFlow, out.LastFlow = &first, &last
@@ -183,11 +186,11 @@ func (d *dumper) meta(path string, m *flowfile.Meta) error {
 		d.w.Write(append(b, '\n'))
 	case "csv":
 		if d.n == 0 {
-			d.w.WriteString("file,start,end,complete,flows,packets,bytes,lost_flows,exporters\n")
+			d.w.WriteString("file,start,end,complete,flows,packets,bytes,lost_flows,dropped_flows,exporters\n")
 		}
 		d.n++
-		fmt.Fprintf(d.w, "%s,%s,%s,%t,%d,%d,%d,%d,%d\n", path, m.Start.Format(time.RFC3339), m.End.Format(time.RFC3339),
-			m.Complete, m.Flows, m.Packets, m.Bytes, m.LostFlows(), len(m.Exporters))
+		fmt.Fprintf(d.w, "%s,%s,%s,%t,%d,%d,%d,%d,%d,%d\n", path, m.Start.Format(time.RFC3339), m.End.Format(time.RFC3339),
+			m.Complete, m.Flows, m.Packets, m.Bytes, m.LostFlows(), m.DroppedFlows, len(m.Exporters))
 	default:
 		d.textMeta(path, m)
 	}
@@ -204,6 +207,9 @@ func (d *dumper) textMeta(path string, m *flowfile.Meta) {
 	}
 	fmt.Fprintf(d.w, "# file %s (%s)\n# interval %s - %s\n# flows %d  packets %d  bytes %d  lost flows %d\n",
 		path, state, m.Start.Format(time.RFC3339), m.End.Format(time.RFC3339), m.Flows, m.Packets, m.Bytes, m.LostFlows())
+	if m.DroppedFlows > 0 {
+		fmt.Fprintf(d.w, "# WARNING: %d flows were received but dropped by the collector (disk writer behind or failing)\n", m.DroppedFlows)
+	}
 	for _, e := range m.Exporters {
 		fmt.Fprintf(d.w, "# exporter %s domain %d %s: datagrams %d flows %d lost flows %d sampling 1:%d\n",
 			e.Addr, e.Domain, e.Format, e.Datagrams, e.Flows, e.LostFlows, max(e.SamplingRate, 1))

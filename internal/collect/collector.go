@@ -199,7 +199,9 @@ func New(ctx context.Context, cfg Config) (*Collector, error) {
 		return nil, err
 	}
 	c.writer = w
-	nb := 4 * len(c.sockets) * 8
+	// 16 batches per socket: up to 512 datagrams queued in user space on
+	// top of the kernel's receive buffer, about 4.7 MB per socket.
+	nb := 16 * len(c.sockets)
 	c.queue = make(chan *batch, nb)
 	c.free = make(chan *batch, nb+len(c.sockets))
 	for i := 0; i < nb+len(c.sockets); i++ {

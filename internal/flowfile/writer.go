@@ -21,9 +21,9 @@ import (
 
 // Defaults for Config fields left zero.
 const (
-	DefaultBlockRecords  = 16384
+	DefaultBlockRecords  = 8192
 	DefaultFlushInterval = 2 * time.Second
-	DefaultQueueBlocks   = 8
+	DefaultQueueBlocks   = 24
 )
 
 // ErrClosed is returned by Writer methods called after Close.
