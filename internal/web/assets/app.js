@@ -1,0 +1,375 @@
+// flowscan dashboard: graphs (out stacked above the axis, in below, as
+// CUGrapher drew them), top talkers, exporters. Plain JavaScript, no build
+// step; charts by uPlot. All state lives in the URL hash, so a view can be
+// shared. Every value from the server is inserted as text, never as HTML.
+"use strict";
+
+const RANGES = ["1h", "6h", "12h", "1d", "2d", "1w", "1m", "3m", "1y", "2y", "5y"];
+const UNITS = { bits: "b/s", packets: "p/s", flows: "f/s" };
+let catalog = null;
+let chart = null;
+let timer = null;
+let loadSeq = 0;
+
+// ---------- helpers ----------
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k === "dataset") Object.assign(e.dataset, v);
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const kid of kids.flat()) {
+    if (kid === null || kid === undefined || kid === false) continue;
+    e.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return e;
+}
+function si(v, digits = 2) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  const a = Math.abs(v);
+  const units = [[1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
+  for (const [d, s] of units) if (a >= d) return (v / d).toFixed(digits) + " " + s;
+  return v.toFixed(a < 10 && a !== 0 ? digits : 0) + " ";
+}
+function pct(v) { return (v || 0).toFixed(1) + "%"; }
+function fmtTime(sec) { return new Date(sec * 1000).toLocaleString(); }
+function parseHash() {
+  const h = location.hash.replace(/^#\/?/, "");
+  const [view, qs] = h.split("?");
+  return { view: view || "graph", params: new URLSearchParams(qs || "") };
+}
+function setHash(view, params, replace) {
+  const s = "#/" + view + (params.toString() ? "?" + params.toString() : "");
+  if (s === location.hash) return false;
+  if (replace) history.replaceState(null, "", s); else location.hash = s; // fires hashchange
+  return true;
+}
+async function api(path) {
+  const r = await fetch(path, { headers: { Accept: "application/json" } });
+  let body = null;
+  try { body = await r.json(); } catch (e) { /* not JSON */ }
+  if (!r.ok) throw new Error((body && body.error) || r.status + " " + r.statusText);
+  return body;
+}
+function main() { return document.getElementById("main"); }
+function showError(where, err) {
+  where.replaceChildren(el("p", { class: "error", role: "alert" }, String(err.message || err)));
+}
+function stopTimer() { if (timer) { clearInterval(timer); timer = null; } }
+function destroyChart() { if (chart) { chart.destroy(); chart = null; } }
+
+// ---------- routing ----------
+async function route() {
+  stopTimer();
+  destroyChart();
+  const { view, params } = parseHash();
+  document.querySelectorAll("nav a").forEach(a => a.classList.toggle("active", a.dataset.view === view || (view === "host" && a.dataset.view === "scoreboard")));
+  try {
+    if (!catalog) {
+      catalog = await api("/api/v1/catalog");
+      document.getElementById("title").textContent = catalog.title;
+      document.title = catalog.title + " · flowscan";
+    }
+    if (view === "scoreboard") return await scoreboardView(params);
+    if (view === "host") return await hostView(params);
+    if (view === "exporters") return await exportersView(params);
+    return await graphView(params);
+  } catch (e) { showError(main(), e); }
+}
+window.addEventListener("hashchange", route);
+document.addEventListener("DOMContentLoaded", route);
+
+// ---------- graph view ----------
+function graphState(params) {
+  const mods = catalog.modules;
+  let mod = mods.find(m => m.name === params.get("module")) || mods[0];
+  if (!mod) return null;
+  let router = mod.routers.find(r => r.id === params.get("router")) || mod.routers[0];
+  const known = new Set(router.items.map(i => i.id));
+  let items = (params.get("items") || "").split(",").filter(i => known.has(i));
+  if (!params.get("items")) items = known.has("total") ? ["total"] : router.items.slice(0, 1).map(i => i.id);
+  const st = { module: mod.name, router: router.id, items, unit: UNITS[params.get("unit")] ? params.get("unit") : "bits",
+    range: params.get("range") || "", from: params.get("from") || "", to: params.get("to") || "",
+    compare: params.get("compare") === "1", refresh: params.get("refresh") || "60", mod, routerObj: router };
+  if (!st.from && !st.range) st.range = "1d";
+  return st;
+}
+function stateParams(st) {
+  const p = new URLSearchParams();
+  p.set("module", st.module); p.set("router", st.router); p.set("items", st.items.join(","));
+  p.set("unit", st.unit);
+  if (st.from) { p.set("from", st.from); if (st.to) p.set("to", st.to); } else p.set("range", st.range);
+  if (st.compare) p.set("compare", "1");
+  if (st.refresh !== "60") p.set("refresh", st.refresh);
+  return p;
+}
+function apiParams(st) {
+  const p = stateParams(st);
+  p.delete("refresh");
+  return p;
+}
+function go(st) { if (!setHash("graph", stateParams(st))) route(); }
+
+async function graphView(params) {
+  const m = main();
+  const st = graphState(params);
+  if (!st) { m.replaceChildren(el("p", { class: "note" }, "No RRD files yet: the report modules have written nothing.")); return; }
+  const itemsByKind = {};
+  for (const it of st.routerObj.items) (itemsByKind[it.kind] = itemsByKind[it.kind] || []).push(it);
+  const selected = new Set(st.items);
+  const picker = el("div", { class: "picker", id: "picker" });
+  for (const kind of catalog.kinds) {
+    const list = itemsByKind[kind];
+    if (!list) continue;
+    const fs = el("fieldset", { dataset: { kind } }, el("legend", {}, kind === "as" ? "AS" : kind === "tos" ? "TOS" : kind,
+      el("button", { class: "kindbtn", type: "button", title: "select all", onclick: () => { list.forEach(i => selected.add(i.id)); st.items = [...selected]; go(st); } }, "all"),
+      el("button", { class: "kindbtn", type: "button", title: "select none", onclick: () => { list.forEach(i => selected.delete(i.id)); st.items = [...selected]; go(st); } }, "none")));
+    for (const it of list) {
+      fs.append(el("label", { title: it.id }, el("input", { type: "checkbox", checked: selected.has(it.id), dataset: { item: it.id },
+        onchange: e => { if (e.target.checked) selected.add(it.id); else selected.delete(it.id); st.items = st.routerObj.items.map(i => i.id).filter(i => selected.has(i)); go(st); } }), " " + it.label));
+    }
+    picker.append(fs);
+  }
+  const modSel = el("select", { id: "module", "aria-label": "module", onchange: e => { st.module = e.target.value; st.router = ""; st.items = []; const p = stateParams(st); p.delete("items"); p.delete("router"); setHash("graph", p); } },
+    catalog.modules.map(mo => el("option", { value: mo.name, selected: mo.name === st.module }, mo.name)));
+  const routerSel = el("select", { id: "router", "aria-label": "router", onchange: e => { st.router = e.target.value; const p = stateParams(st); setHash("graph", p); } },
+    st.mod.routers.map(r => el("option", { value: r.id, selected: r.id === st.router }, r.id === "all" ? "all routers" : r.label)));
+  const unitSel = el("select", { id: "unit", "aria-label": "unit", onchange: e => { st.unit = e.target.value; go(st); } },
+    Object.keys(UNITS).map(u => el("option", { value: u, selected: u === st.unit }, u + "/s")));
+  const ranges = el("div", { class: "ranges", role: "group", "aria-label": "time range" }, RANGES.map(r =>
+    el("button", { type: "button", class: "range-btn" + (!st.from && st.range === r ? " active" : ""), dataset: { range: r }, onclick: () => { st.range = r; st.from = st.to = ""; go(st); } }, r)));
+  const toLocal = s => { const d = new Date(s * 1000 - new Date().getTimezoneOffset() * 60000); return d.toISOString().slice(0, 16); };
+  const fromIn = el("input", { type: "datetime-local", id: "from", "aria-label": "from", value: st.from ? toLocal(+st.from) : "" });
+  const toIn = el("input", { type: "datetime-local", id: "to", "aria-label": "to", value: st.to ? toLocal(+st.to) : "" });
+  const custom = el("span", {}, fromIn, " – ", toIn, el("button", { type: "button", onclick: () => {
+    const f = Date.parse(fromIn.value) / 1000, t = toIn.value ? Date.parse(toIn.value) / 1000 : Math.floor(Date.now() / 1000);
+    if (f && t && f < t) { st.from = String(Math.floor(f)); st.to = String(Math.floor(t)); go(st); }
+  } }, "Apply"));
+  const compare = el("label", {}, el("input", { type: "checkbox", id: "compare", checked: st.compare, onchange: e => { st.compare = e.target.checked; go(st); } }), " previous period");
+  const refresh = el("label", {}, "refresh ", el("select", { id: "refresh", onchange: e => { st.refresh = e.target.value; go(st); } },
+    [["0", "off"], ["60", "1 min"], ["300", "5 min"]].map(([v, t]) => el("option", { value: v, selected: v === st.refresh }, t))));
+  const imgParams = () => { const p = apiParams(st); p.delete("compare"); return p.toString(); };
+  const exportLinks = el("span", { class: "export" }, el("a", { href: "/api/v1/graph.png?" + imgParams(), id: "png", target: "_blank" }, "PNG"),
+    el("a", { href: "/api/v1/graph.svg?" + imgParams(), id: "svg", target: "_blank" }, "SVG"),
+    el("a", { href: "/api/v1/series?" + apiParams(st).toString(), target: "_blank" }, "JSON"));
+  const hover = el("div", { class: "hover", id: "hover" }, "\u00a0");
+  const chartDiv = el("div", { id: "chart" });
+  const legend = el("div", { class: "tablewrap", id: "legend" });
+  m.replaceChildren(
+    el("div", { class: "controls" }, modSel, routerSel, unitSel, ranges, custom),
+    el("div", { class: "controls" }, compare, refresh, exportLinks, el("span", { class: "note" }, "drag on the chart to zoom")),
+    el("div", { class: "layout" }, picker, el("div", {}, hover, chartDiv, legend)));
+  if (st.from || st.range !== undefined) setHash("graph", stateParams(st), true);
+  const load = () => loadSeries(st, chartDiv, legend, hover).catch(e => showError(legend, e));
+  await load();
+  const every = +st.refresh;
+  if (every > 0 && !st.to) timer = setInterval(load, every * 1000);
+}
+
+// stack returns cumulative arrays (null where every value is unknown).
+function stack(list, key) {
+  const out = [];
+  let acc = null;
+  for (const s of list) {
+    const cur = s[key].map((v, i) => {
+      const prev = acc ? acc[i] : null;
+      if (v === null) return prev;
+      return (prev || 0) + v;
+    });
+    out.push(cur);
+    acc = cur;
+  }
+  return out;
+}
+
+async function loadSeries(st, chartDiv, legend, hover) {
+  const seq = ++loadSeq;
+  if (st.items.length === 0) {
+    destroyChart();
+    chartDiv.replaceChildren(el("p", { class: "note" }, "Pick something to graph on the left."));
+    legend.replaceChildren();
+    document.body.dataset.plotted = "";
+    return;
+  }
+  const data = await api("/api/v1/series?" + apiParams(st).toString());
+  if (seq !== loadSeq) return;
+  const palette = catalog.palette;
+  const bands = [], lines = [];
+  data.series.forEach((s, i) => {
+    s.color = s.other ? "#c8c8c8" : "#" + palette[i % palette.length];
+    (s.kind === "total" ? lines : bands).push(s);
+  });
+  const outCum = stack(bands, "out"), inCum = stack(bands, "in");
+  const xs = data.times;
+  const series = [{}], arrays = [xs], raw = [null];
+  // Largest cumulative first, each filled to zero: the result is stacked bands.
+  for (let i = bands.length - 1; i >= 0; i--) {
+    series.push({ label: bands[i].label + " out", stroke: bands[i].color, fill: bands[i].color, width: 0, points: { show: false } });
+    arrays.push(outCum[i]); raw.push({ s: bands[i], dir: "out" });
+  }
+  for (let i = bands.length - 1; i >= 0; i--) {
+    series.push({ label: bands[i].label + " in", stroke: bands[i].color, fill: bands[i].color, width: 0, points: { show: false } });
+    arrays.push(inCum[i]); raw.push({ s: bands[i], dir: "in" });
+  }
+  for (const s of lines) {
+    series.push({ label: s.label + " out", stroke: "#000", width: 1.5, points: { show: false } }); arrays.push(s.out); raw.push({ s, dir: "out" });
+    series.push({ label: s.label + " in", stroke: "#000", width: 1.5, points: { show: false } }); arrays.push(s.in); raw.push({ s, dir: "in" });
+  }
+  if (data.previous) {
+    series.push({ label: "previous out", stroke: "#666", dash: [6, 4], width: 1.2, points: { show: false } }); arrays.push(data.previous.out); raw.push({ prev: "out" });
+    series.push({ label: "previous in", stroke: "#666", dash: [6, 4], width: 1.2, points: { show: false } }); arrays.push(data.previous.in); raw.push({ prev: "in" });
+  }
+  const unit = UNITS[st.unit];
+  renderLegend(legend, data, unit);
+  const width = Math.max(280, chartDiv.clientWidth || 800);
+  const height = Math.max(260, Math.min(480, Math.round(width * 0.45)));
+  const opts = {
+    width, height, legend: { show: false },
+    cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
+    scales: { x: { time: true } },
+    axes: [{}, { size: 70, values: (u, vals) => vals.map(v => si(v, 1) + unit) }],
+    series,
+    hooks: {
+      setSelect: [u => {
+        if (u.select.width < 5) return;
+        const f = Math.floor(u.posToVal(u.select.left, "x")), t = Math.ceil(u.posToVal(u.select.left + u.select.width, "x"));
+        u.setSelect({ width: 0, height: 0 }, false);
+        if (t - f >= 60) { st.from = String(f); st.to = String(t); go(st); }
+      }],
+      setCursor: [u => {
+        const i = u.cursor.idx;
+        if (i === null || i === undefined) { hover.textContent = "\u00a0"; return; }
+        const parts = [fmtTime(xs[i])];
+        for (const s of data.series) {
+          const o = s.out[i], n = s.in[i];
+          parts.push(s.label + ": out " + si(o) + unit + ", in " + si(n === null ? null : -n) + unit);
+          const cell = legend.querySelector('tr[data-series="' + CSS.escape(s.id) + '"] td.now');
+          if (cell) cell.textContent = si(o) + " / " + si(n === null ? null : -n);
+        }
+        hover.textContent = parts.slice(0, 8).join(" · ") + (parts.length > 8 ? " …" : "");
+      }],
+    },
+  };
+  destroyChart();
+  chartDiv.replaceChildren();
+  chart = new uPlot(opts, arrays, chartDiv);
+  document.body.dataset.plotted = data.series.map(s => s.id).join(",");
+  document.body.dataset.points = String(xs.length);
+  document.body.dataset.nonzero = String(data.series.some(s => s.out.some(v => v) || s.in.some(v => v)));
+  document.body.dataset.loads = String(+(document.body.dataset.loads || 0) + 1);
+}
+
+function renderLegend(legend, data, unit) {
+  const head = el("tr", {}, el("th", { class: "l" }, "series"), el("th", {}, ""),
+    ["average", "maximum", "95th pct", "total", "share"].map(h => el("th", {}, h)), el("th", {}, "at cursor out / in"));
+  const rows = [];
+  const totalUnit = unit.replace("/s", "");
+  for (const s of data.series) {
+    for (const dir of ["out", "in"]) {
+      const st = dir === "out" ? s.out_stats : s.in_stats;
+      rows.push(el("tr", dir === "out" ? { dataset: { series: s.id } } : {},
+        el("td", { class: "l" }, dir === "out" ? [el("span", { class: "swatch" }), s.label] : ""),
+        el("td", { class: "l" }, dir),
+        el("td", {}, si(st.avg) + unit), el("td", {}, si(st.max) + unit), el("td", {}, si(st.p95) + unit),
+        el("td", {}, si(st.total) + totalUnit), el("td", {}, pct(st.percent)),
+        dir === "out" ? el("td", { class: "now" }, "") : el("td", {}, "")));
+    }
+  }
+  legend.replaceChildren(el("table", { id: "legend-table" }, el("thead", {}, head), el("tbody", {}, rows)),
+    el("p", { class: "note" }, "Shares are of " + (data.percent_of === "total" ? "the total" : "the selection") + "; out is drawn above the axis, in below it; step " + data.step + " s."));
+  // Swatch colours are set through the DOM (no inline style attributes under the CSP).
+  let i = 0;
+  legend.querySelectorAll("tr[data-series] .swatch").forEach(sw => { sw.style.background = data.series[i++].color; });
+}
+
+// ---------- scoreboards ----------
+function hostLink(addr, name) {
+  return el("a", { href: "#/host?addr=" + encodeURIComponent(addr), class: "host", dataset: { addr } }, name ? name + " (" + addr + ")" : addr);
+}
+async function scoreboardView(params) {
+  const m = main();
+  const kind = params.get("kind") === "aggregate" ? "aggregate" : "current";
+  const q = new URLSearchParams({ kind });
+  if (kind === "current" && params.get("page")) q.set("page", params.get("page"));
+  const nav = el("div", { class: "controls" },
+    el("button", { type: "button", class: kind === "current" ? "active" : "", id: "sb-current", onclick: () => setHash("scoreboard", new URLSearchParams({ kind: "current" })) }, "Latest"),
+    el("button", { type: "button", class: kind === "aggregate" ? "active" : "", id: "sb-aggregate", disabled: !catalog.aggregate, onclick: () => setHash("scoreboard", new URLSearchParams({ kind: "aggregate" })) }, "Aggregate"));
+  m.replaceChildren(nav, el("p", { class: "note" }, "Loading…"));
+  if (!catalog.scoreboard && kind === "current") { m.replaceChildren(nav, el("p", { class: "note" }, "No scoreboard configured (cuflow scoreboard.dir).")); return; }
+  const page = await api("/api/v1/scoreboard?" + q.toString());
+  if (kind === "current") {
+    nav.append(el("button", { type: "button", disabled: !page.previous, onclick: () => setHash("scoreboard", new URLSearchParams({ kind, page: page.previous })) }, "◀ earlier"),
+      el("button", { type: "button", disabled: !page.next, onclick: () => setHash("scoreboard", new URLSearchParams({ kind, page: page.next })) }, "later ▶"));
+  }
+  const info = kind === "current"
+    ? `${fmtTime(Date.parse(page.start) / 1000)} – ${fmtTime(Date.parse(page.end) / 1000)}; total in ${si(page.total_in.bits_per_second)}b/s, out ${si(page.total_out.bits_per_second)}b/s`
+    : `average rates over the reports each host was in a top ${page.top_n}`;
+  const boards = el("div", { class: "boards" });
+  const rate = { bytes: ["bits_per_second", "b/s"], packets: ["packets_per_second", "p/s"], flows: ["flows_per_second", "f/s"] };
+  const share = { bytes: "bytes_percent", packets: "packets_percent", flows: "flows_percent" };
+  for (const t of page.tables) {
+    const [rk, ru] = rate[t.metric];
+    boards.append(el("div", { class: "tablewrap" }, el("h3", {}, `Top ${t.hosts.length} by ${t.metric} ${t.direction}`),
+      el("table", { class: "board", dataset: { direction: t.direction, metric: t.metric } },
+        el("thead", {}, el("tr", {}, el("th", {}, "#"), el("th", { class: "l" }, "host"), el("th", {}, "in"), el("th", {}, "out"), el("th", {}, "share"))),
+        el("tbody", {}, t.hosts.map(h => el("tr", {}, el("td", {}, h.rank), el("td", { class: "l" }, hostLink(h.address, h.name)),
+          el("td", {}, si(h.in[rk]) + ru), el("td", {}, si(h.out[rk]) + ru), el("td", {}, pct(h[t.direction][share[t.metric]]))))))));
+  }
+  m.replaceChildren(nav, el("h2", {}, page.title), el("p", { class: "note" }, info), boards);
+}
+
+async function hostView(params) {
+  const m = main();
+  const addr = params.get("addr") || "";
+  const range = RANGES.includes(params.get("range")) ? params.get("range") : "1d";
+  const data = await api("/api/v1/host?" + new URLSearchParams({ addr, range }).toString());
+  const ranges = el("div", { class: "ranges" }, RANGES.slice(0, 8).map(r => el("button", { type: "button", class: "range-btn" + (r === range ? " active" : ""), dataset: { range: r },
+    onclick: () => setHash("host", new URLSearchParams({ addr, range: r })) }, r)));
+  const chartDiv = el("div", { id: "chart" });
+  const rows = data.points.slice().reverse().map(p => el("tr", {}, el("td", { class: "l" }, el("a", { href: "#/scoreboard?" + new URLSearchParams({ kind: "current", page: p.page }) }, fmtTime(Date.parse(p.start) / 1000))),
+    el("td", {}, si(p.in.bits_per_second) + "b/s"), el("td", {}, si(p.out.bits_per_second) + "b/s"),
+    el("td", {}, si(p.in.packets_per_second) + "p/s"), el("td", {}, si(p.out.packets_per_second) + "p/s"),
+    el("td", { class: "l" }, Object.entries(p.ranks).map(([k, v]) => "#" + v + " " + k).join(", "))));
+  m.replaceChildren(el("h2", { id: "host-title" }, "Host " + data.address + (data.name ? " (" + data.name + ")" : "")),
+    el("div", { class: "controls" }, ranges),
+    el("p", { class: "note" }, `${data.points.length} of ${data.pages_searched} scoreboard pages list this host` +
+      (data.aggregate ? `; aggregate: in ${si(data.aggregate.in.bits_per_second)}b/s, out ${si(data.aggregate.out.bits_per_second)}b/s on average` : "")),
+    chartDiv,
+    el("div", { class: "tablewrap" }, el("table", { id: "host-table" }, el("thead", {}, el("tr", {}, el("th", { class: "l" }, "scoreboard"), el("th", {}, "bits in"), el("th", {}, "bits out"),
+      el("th", {}, "pkts in"), el("th", {}, "pkts out"), el("th", { class: "l" }, "ranks"))), el("tbody", {}, rows))));
+  document.body.dataset.hostPoints = String(data.points.length);
+  if (data.points.length > 0) {
+    const xs = data.points.map(p => Date.parse(p.end) / 1000);
+    const width = Math.max(280, chartDiv.clientWidth || 800);
+    chart = new uPlot({ width, height: 260, legend: { show: true }, scales: { x: { time: true } },
+      axes: [{}, { size: 70, values: (u, vals) => vals.map(v => si(v, 1) + "b/s") }],
+      series: [{}, { label: "out", stroke: "#1f77b4", fill: "#1f77b466", paths: uPlot.paths.stepped({ align: -1 }) },
+        { label: "in", stroke: "#ff7f0e", fill: "#ff7f0e66", paths: uPlot.paths.stepped({ align: -1 }) }] },
+    [xs, data.points.map(p => p.out.bits_per_second), data.points.map(p => -p.in.bits_per_second)], chartDiv);
+  } else chartDiv.replaceChildren(el("p", { class: "note" }, "Not in any top list in this period."));
+}
+
+// ---------- exporters ----------
+async function exportersView() {
+  const m = main();
+  const render = async () => {
+    const data = await api("/api/v1/exporters");
+    const head = el("tr", {}, ["exporter", "format", "domain"].map(h => el("th", { class: "l" }, h)),
+      ["flows/s", "flows", "datagrams", "lost flows", "lost %", "sampling", "templates", "last seen", "status"].map(h => el("th", {}, h)));
+    const rows = data.exporters.map(e => el("tr", { class: e.silent ? "silent" : "", dataset: { exporter: e.exporter } },
+      el("td", { class: "l" }, e.exporter), el("td", { class: "l" }, e.format), el("td", { class: "l" }, e.domain),
+      el("td", {}, si(e.flows_per_second)), el("td", {}, e.flows), el("td", {}, e.datagrams), el("td", {}, e.lost_flows),
+      el("td", {}, pct(e.lost_percent)), el("td", {}, e.sampling_rate > 1 ? "1:" + e.sampling_rate : "none"),
+      el("td", {}, data.source === "live" ? e.templates : "–"),
+      el("td", {}, e.last_seen && !e.last_seen.startsWith("0001") ? fmtTime(Date.parse(e.last_seen) / 1000) + " (" + Math.round(e.age_seconds) + " s ago)" : "never"),
+      el("td", {}, e.silent ? "SILENT" : "ok")));
+    const src = data.source === "live" ? "live from the collector" : data.source === "archive" ? `from the metadata of the last ${data.files} flow files` : "no source configured";
+    m.replaceChildren(el("h2", {}, "Exporters"), el("p", { class: "note" }, src + "; a router silent for too long is marked."),
+      el("div", { class: "tablewrap" }, el("table", { id: "exporters" }, el("thead", {}, head), el("tbody", {}, rows))));
+  };
+  await render();
+  timer = setInterval(() => render().catch(e => showError(m, e)), 30000);
+}
