@@ -199,7 +199,7 @@ async function loadSeries(st, chartDiv, legend, hover) {
   const palette = catalog.palette;
   const bands = [], lines = [];
   data.series.forEach((s, i) => {
-    s.color = s.other ? "#c8c8c8" : "#" + palette[i % palette.length];
+    s.color = s.kind === "total" ? "#000000" : s.other ? "#c8c8c8" : "#" + palette[i % palette.length];
     (s.kind === "total" ? lines : bands).push(s);
   });
   const outCum = stack(bands, "out"), inCum = stack(bands, "in");
@@ -230,7 +230,7 @@ async function loadSeries(st, chartDiv, legend, hover) {
     width, height, legend: { show: false },
     cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
     scales: { x: { time: true } },
-    axes: [{}, { size: 70, values: (u, vals) => vals.map(v => si(v, 1) + unit) }],
+    axes: [{}, { size: 84, values: (u, vals) => vals.map(v => si(v, 1) + unit) }],
     series,
     hooks: {
       setSelect: [u => {
@@ -345,7 +345,7 @@ async function hostView(params) {
     const xs = data.points.map(p => Date.parse(p.end) / 1000);
     const width = Math.max(280, chartDiv.clientWidth || 800);
     chart = new uPlot({ width, height: 260, legend: { show: true }, scales: { x: { time: true } },
-      axes: [{}, { size: 70, values: (u, vals) => vals.map(v => si(v, 1) + "b/s") }],
+      axes: [{}, { size: 84, values: (u, vals) => vals.map(v => si(v, 1) + "b/s") }],
       series: [{}, { label: "out", stroke: "#1f77b4", fill: "#1f77b466", paths: uPlot.paths.stepped({ align: -1 }) },
         { label: "in", stroke: "#ff7f0e", fill: "#ff7f0e66", paths: uPlot.paths.stepped({ align: -1 }) }] },
     [xs, data.points.map(p => p.out.bits_per_second), data.points.map(p => -p.in.bits_per_second)], chartDiv);

@@ -1,0 +1,287 @@
+// Package e2e holds end-to-end tests that drive the flowscan binary and a
+// headless Chromium (Debian's chromium package) through chromedp.
+//
+// TestDashboard generates history with `flowscan demo --backfill`, serves
+// it with `flowscan web` behind basic auth, and checks in the browser that
+// the dashboard plots non-empty graphs, that a time range and a category
+// change the plotted series, that a scoreboard host link leads to that
+// host's traffic and that a wrong password is rejected. Screenshots go to
+// $FLOWSCAN_ARTIFACTS, or test/e2e/artifacts.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"golang.org/x/crypto/bcrypt"
+)
+
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("chromium not installed (apt-get install chromium)")
+	return ""
+}
+
+func artifactsDir(t *testing.T) string {
+	dir := os.Getenv("FLOWSCAN_ARTIFACTS")
+	if dir == "" {
+		dir = "artifacts"
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// buildFlowscan builds the binary into a temporary directory.
+func buildFlowscan(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "flowscan")
+	cmd := exec.Command("go", "build", "-o", bin, "../../cmd/flowscan")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startWeb runs `flowscan web` on a free loopback port and returns its URL.
+func startWeb(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, append([]string{"web", "--listen", "127.0.0.1:0", "--log-level", "warn"}, args...)...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); cmd.Wait() })
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+	}()
+	select {
+	case line := <-lines:
+		m := regexp.MustCompile(`https?://127\.0\.0\.1:\d+/`).FindString(line)
+		if m == "" {
+			t.Fatalf("flowscan web said %q", line)
+		}
+		return m
+	case <-time.After(30 * time.Second):
+		t.Fatal("flowscan web did not start")
+	}
+	return ""
+}
+
+func TestDashboard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	chrome := chromium(t)
+	artifacts := artifactsDir(t)
+	bin := buildFlowscan(t)
+	data := t.TempDir()
+	demo := exec.Command(bin, "demo", "--backfill", "24h", "--backfill-flows", "2000", "--interval", "5m", "--duration", "2s", "--dir", data)
+	if out, err := demo.CombinedOutput(); err != nil {
+		t.Fatalf("flowscan demo: %v\n%s", err, out)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte("right-password"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
+	if err := os.WriteFile(htpasswd, []byte("ops:"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := startWeb(t, bin, "--rrd-dir", filepath.Join(data, "rrd"), "--dir", filepath.Join(data, "flows"), "--htpasswd", htpasswd, "--title", "E2E University")
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1000)}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	// The first call starts the browser; it must not carry the timeout.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancelTimeout()
+
+	do := func(name string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	evalString := func(js string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("evaluating %s: %v", js, err)
+		}
+		return v
+	}
+	wait := func(name, js string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+			t.Fatalf("%s: waiting for %s: %v (page: %s)", name, js, err, evalString(`location.hash + " " + document.body.innerText.slice(0, 300)`))
+		}
+	}
+	click := func(selector string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](`(() => { const e = document.querySelector(`+strconvQuote(selector)+`); if (!e) throw new Error("no element"); e.click(); return true; })()`)(ctx, tg)
+			return err
+		})
+	}
+	shot := func(name string) {
+		t.Helper()
+		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(artifacts, name), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	auth := func(user, pass string) {
+		t.Helper()
+		if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+			t.Fatal(err)
+		}
+		h := network.Headers{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))}
+		if _, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: h}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := func() (plotted, points, nonzero string) {
+		return evalString(`document.body.dataset.plotted || ""`), evalString(`document.body.dataset.points || ""`), evalString(`document.body.dataset.nonzero || ""`)
+	}
+
+	// The dashboard loads with non-empty graphs.
+	auth("ops", "right-password")
+	do("dashboard", chromedp.Navigate(url+"#/graph?module=cuflow&router=all&items=total,protocol_tcp&unit=bits&range=1d"))
+	wait("dashboard", `document.body.dataset.plotted === "total,protocol_tcp,other_protocol" && !!document.querySelector("#chart canvas")`)
+	shot("dashboard.png")
+	plotted, points, nonzero := state()
+	title := evalString(`document.getElementById("title").textContent`)
+	if nonzero != "true" || points == "" || points == "0" || title != "E2E University" {
+		t.Fatalf("dashboard: plotted %q points %q nonzero %q title %q", plotted, points, nonzero, title)
+	}
+	if rows := evalString(`String(document.querySelectorAll("#legend-table tbody tr").length)`); rows < "4" && len(rows) == 1 {
+		t.Errorf("legend has %s rows", rows) // total and tcp, out and in, and "other protocols"
+	}
+
+	// A time range changes the plotted series.
+	dayPoints := points
+	do("range 6h", click(`button[data-range="6h"]`))
+	wait("range 6h", `location.hash.includes("range=6h") && document.body.dataset.points !== "`+dayPoints+`"`)
+	shot("range-6h.png")
+	if _, points, _ = state(); points == dayPoints {
+		t.Errorf("6h range plots as many points (%s) as 1d", points)
+	}
+	if h := evalString(`location.hash`); !strings.Contains(h, "range=6h") || !strings.Contains(h, "items=total%2Cprotocol_tcp") {
+		t.Errorf("state not in the URL: %q", h)
+	}
+
+	// A category changes the plotted series.
+	do("category", click(`input[data-item="protocol_udp"]`))
+	wait("category", `(document.body.dataset.plotted || "").split(",").includes("protocol_udp")`)
+	shot("category-udp.png")
+	if plotted, _, _ = state(); !strings.Contains(plotted, "protocol_udp") || !strings.Contains(plotted, "other_protocol") {
+		t.Errorf("after clicking udp, plotted %q", plotted)
+	}
+
+	// Dragging on the chart zooms into a custom range.
+	box := evalString(`(() => { const r = document.querySelector("#chart .u-over").getBoundingClientRect(); return [r.left, r.top, r.width, r.height].join(","); })()`)
+	var bx [4]float64
+	for i, f := range strings.Split(box, ",") {
+		bx[i], _ = strconv.ParseFloat(f, 64)
+	}
+	y, x0, x1 := bx[1]+bx[3]/2, bx[0]+bx[2]*0.3, bx[0]+bx[2]*0.6
+	do("drag", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x0, y),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, x0, y, chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, (x0+x1)/2, y, chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x1, y, chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, x1, y, chromedp.ButtonLeft))
+	wait("zoom", `location.hash.includes("from=") && location.hash.includes("to=")`)
+	shot("zoomed.png")
+
+	// A scoreboard host link leads to that host's traffic.
+	do("scoreboard", chromedp.Navigate(url+"#/scoreboard"))
+	wait("scoreboard", `!!document.querySelector("a.host")`)
+	shot("scoreboard.png")
+	addr := evalString(`document.querySelector("a.host").dataset.addr`)
+	do("host", click(`a.host`))
+	wait("host", `!!document.getElementById("host-title") && +(document.body.dataset.hostPoints || 0) > 0`)
+	shot("host.png")
+	if hostTitle := evalString(`document.getElementById("host-title").textContent`); addr == "" || !strings.Contains(hostTitle, addr) {
+		t.Errorf("host page %q, want host %q", hostTitle, addr)
+	}
+
+	// The exporters page lists the demo's exporters.
+	do("exporters", chromedp.Navigate(url+"#/exporters"))
+	wait("exporters", `document.querySelectorAll("#exporters tbody tr").length > 0`)
+	shot("exporters.png")
+
+	// A phone-sized viewport still shows the graph.
+	do("phone", chromedp.EmulateViewport(390, 844), chromedp.Navigate(url+"#/graph?items=total&range=1d"))
+	wait("phone", `document.body.dataset.plotted === "total" && !!document.querySelector("#chart canvas")`)
+	shot("phone.png")
+	do("desktop", chromedp.EmulateViewport(1280, 1000))
+
+	// A wrong password is rejected.
+	auth("ops", "wrong-password")
+	// Chromium either fails the navigation (ERR_INVALID_AUTH_CREDENTIALS) or
+	// shows the 401 body; either way the dashboard must not appear.
+	navErr := chromedp.Do(ctx, chromedp.Navigate(url+"?wrong"))
+	body := evalString(`document.body ? document.body.innerText : ""`)
+	shot("wrong-password.png")
+	rejected := navErr != nil && strings.Contains(navErr.Error(), "ERR_INVALID_AUTH_CREDENTIALS") || strings.Contains(body, "authentication required")
+	if !rejected || strings.Contains(body, "Top talkers") {
+		t.Errorf("wrong password: navigation error %v, page says %q", navErr, body)
+	}
+	req, _ := http.NewRequest("GET", url+"api/v1/catalog", nil)
+	req.SetBasicAuth("ops", "wrong-password")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("wrong password: status %d", resp.StatusCode)
+	}
+	fmt.Fprintf(os.Stderr, "e2e screenshots in %s\n", artifacts)
+}
+
+func strconvQuote(s string) string { return strconv.Quote(s) }
