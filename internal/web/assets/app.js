@@ -344,7 +344,7 @@ async function hostView(params) {
   if (data.points.length > 0) {
     const xs = data.points.map(p => Date.parse(p.end) / 1000);
     const width = Math.max(280, chartDiv.clientWidth || 800);
-    chart = new uPlot({ width, height: 260, legend: { show: true }, scales: { x: { time: true } },
+    chart = new uPlot({ width, height: 260, legend: { show: true }, scales: { x: { time: true, range: () => [data.from, data.to] } },
       axes: [{}, { size: 84, values: (u, vals) => vals.map(v => si(v, 1) + "b/s") }],
       series: [{}, { label: "out", stroke: "#1f77b4", fill: "#1f77b466", paths: uPlot.paths.stepped({ align: -1 }) },
         { label: "in", stroke: "#ff7f0e", fill: "#ff7f0e66", paths: uPlot.paths.stepped({ align: -1 }) }] },
