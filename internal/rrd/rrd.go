@@ -329,10 +329,7 @@ func (c *Client) Xport(args ...string) (*Series, error) {
 	if rc != 0 {
 		return nil, fmt.Errorf("rrd xport: %s", C.GoString(errbuf))
 	}
-	s := collect(cstart, cend, step, n, names, data)
-	// xport rows start at Start itself, not one step after it.
-	s.Start = s.Start.Add(-s.Step)
-	return s, nil
+	return collect(cstart, cend, step, n, names, data), nil
 }
 
 // Graph renders a graph (arguments as `rrdtool graph -` takes them after

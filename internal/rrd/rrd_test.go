@@ -199,3 +199,48 @@ func TestUpdateSpanAfterGap(t *testing.T) {
 		}
 	}
 }
+
+// TestXportTimes: xport rows are stamped like fetch rows, at the end of
+// their step, as `rrdtool xport` prints them.
+func TestXportTimes(t *testing.T) {
+	c := New("")
+	path := filepath.Join(t.TempDir(), "x.rrd")
+	step := 60 * time.Second
+	t0 := time.Unix(1_800_000_000, 0).Truncate(step)
+	if err := c.Create(path, step, t0, FlowDS(step, "v"), FlowScanRRAs(step)); err != nil {
+		t.Fatal(err)
+	}
+	// One step, (t0+60, t0+120], holds 120 per minute = 2/s; the others 1/s.
+	for i := 1; i <= 5; i++ {
+		v := 60.0
+		if i == 2 {
+			v = 120
+		}
+		if err := c.Update(path, t0.Add(time.Duration(i)*step), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x, err := c.Xport("--start", itoa(t0.Unix()), "--end", itoa(t0.Add(5*step).Unix()), "--step", "60",
+		"DEF:v="+path+":v:AVERAGE", "XPORT:v:v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, row := range x.Rows {
+		if row[0] == 2 && !x.Time(i).Equal(t0.Add(2*step)) {
+			t.Errorf("the 2/s step is stamped %v, want %v", x.Time(i), t0.Add(2*step))
+		}
+	}
+	// The command stamps its first row at <start> (Debian's prints no <t>
+	// per row): the 2/s row must be the one stamped t0+2 steps.
+	out, err := exec.Command("rrdtool", "xport", "--start", itoa(t0.Unix()), "--end", itoa(t0.Add(5*step).Unix()), "--step", "60",
+		"DEF:v="+path+":v:AVERAGE", "XPORT:v:v").CombinedOutput()
+	if err == nil {
+		text := string(out)
+		first := strings.Index(text, "<row>")
+		rows := strings.Split(text[first:], "<row>")[1:]
+		wantStart := "<start>" + itoa(t0.Add(step).Unix()) + "</start>"
+		if !strings.Contains(text, wantStart) || len(rows) < 2 || !strings.Contains(rows[1], "2.0000000000e+00") {
+			t.Errorf("rrdtool xport disagrees about where the 2/s step is (want %s and the 2/s value in row 2):\n%s", wantStart, out)
+		}
+	}
+}

@@ -158,12 +158,11 @@ func (s *Server) xportItems(items []*Item, unit string, from, to time.Time, step
 	return times, res.Step, cols, nil
 }
 
-// xportTime is the end of the step of xport row r. librrd's first xport
-// row ends one step after the start it returns; internal/rrd's Xport moves
-// Start a step earlier than that, so its Series.Time is one step early
-// for xport results. TestSeriesValues pins the convention.
+// xportTime is the end of the step of xport row r (rrdtool's convention,
+// as for fetch: a row covers the step ending at its time). TestSeriesValues
+// pins it.
 func xportTime(res *rrd.Series, r int) int64 {
-	return res.Start.Add(time.Duration(r+2) * res.Step).Unix()
+	return res.Time(r).Unix()
 }
 
 // sumRPN adds vnames, an unknown value counting as zero unless all are.
