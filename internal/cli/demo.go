@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -18,6 +19,7 @@ import (
 	"github.com/flowscan/flowscan/internal/flowfile"
 	"github.com/flowscan/flowscan/internal/gen"
 	"github.com/flowscan/flowscan/internal/rrd"
+	"github.com/flowscan/flowscan/internal/web"
 )
 
 // demoConfig describes the generator's traffic to the cuflow module: its
@@ -62,8 +64,23 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	rate := fs.Float64("rate", 2000, "live flows per second per format")
 	show := fs.Int("show", 3, "flows to print from the middle file")
 	logLevel := fs.String("log-level", "warn", "log `LEVEL`")
+	var wf webFlags
+	wf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	serveWeb := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "listen" {
+			serveWeb = true
+		}
+	})
+	if serveWeb {
+		durationSet := false
+		fs.Visit(func(f *flag.Flag) { durationSet = durationSet || f.Name == "duration" })
+		if !durationSet {
+			*duration = 24 * time.Hour // until interrupted
+		}
 	}
 	if *duration <= 0 || *duration > 24*time.Hour {
 		return fmt.Errorf("--duration %v: must be between 0 and 24h", *duration)
@@ -139,10 +156,29 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	collected := make(chan error, 1)
 	go func() { collected <- c.Run(cctx) }()
 	sctx, cancelScanner := context.WithCancel(context.Background())
+	defer cancelScanner()
 	scanned := make(chan error, 1)
 	go func() { scanned <- s.Run(sctx) }()
 
 	fmt.Fprintf(stdout, "collector on %s writing %s every %v; scanner running cuflow into %s\n", addr, flowDir, *interval, rrdDir)
+	webDone := make(chan error, 1)
+	if serveWeb {
+		wc, err := wf.config(cfg, rrdDir, flowDir, rrd.New(""), logger, newLiveExporters(c))
+		if err != nil {
+			return err
+		}
+		srv, err := web.New(wc)
+		if err == nil {
+			err = srv.Listen()
+		}
+		if err != nil {
+			return fmt.Errorf("web server: %w", err)
+		}
+		go func() { webDone <- srv.Serve(ctx) }()
+		fmt.Fprintf(stdout, "dashboard: %s\n", srv.URL())
+	} else {
+		webDone <- nil
+	}
 	fmt.Fprintf(stdout, "sending NetFlow v5, v9 and IPFIX at %.0f flows/s each for %v (Ctrl-C stops) ...\n", *rate, *duration)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -173,6 +209,10 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	cancelScanner()
 	<-scanned
 	if _, err := s.Pass(context.Background()); err != nil {
+		return err
+	}
+	stop()
+	if err := <-webDone; err != nil {
 		return err
 	}
 	return demoSummary(stdout, flowDir, rrdDir, *show, sent, alignedStart(liveStart, *interval))

@@ -10,13 +10,17 @@ import (
 	"syscall"
 
 	"github.com/flowscan/flowscan/internal/flowfile"
+	"github.com/flowscan/flowscan/internal/rrd"
+	"github.com/flowscan/flowscan/internal/web"
 )
 
 func runRun(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", "[flags]",
-		"Runs the collector and the scanner in one process from one configuration file: flows are\n"+
-			"received, written to flow files, and each completed file is scanned at once by the report\n"+
-			"modules. Without a configuration it collects on :2055 into ./flows and runs cuflow into ./rrd.", stderr)
+		"Runs the collector, the scanner and the web dashboard in one process from one configuration\n"+
+			"file: flows are received (--flow-listen, default :2055 and :6343), written to flow files,\n"+
+			"each completed file is scanned by the report modules, and the dashboard (--listen, default\n"+
+			"127.0.0.1:8080) shows the graphs. Without a configuration it collects into ./flows and runs\n"+
+			"cuflow into ./rrd.", stderr)
 	var cf collectFlags
 	cf.register(fs, "flow-listen")
 	var sf scanFlags
@@ -25,6 +29,8 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&sf.classes, "report-classes", "report `MODULES` to run, in order (default: scan.report_classes, else cuflow)")
 	fs.StringVar(&sf.after, "after", "", "what to do with a scanned file: keep (default), delete or save")
 	fs.StringVar(&sf.cached, "rrdcached", "", "rrdcached `ADDRESS`")
+	var wf webFlags
+	wf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -59,15 +65,36 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	rrdDir := firstNonEmpty(sf.rrdDir, cfg.Resolve(cfg.Scan.RRDDir), "rrd")
+	wc, err := wf.config(cfg, rrdDir, cf.dir, rrd.New(firstNonEmpty(sf.cached, cfg.Scan.RRDCached)), logger, newLiveExporters(c))
+	if err != nil {
+		stop()
+		c.Run(ctx)
+		return err
+	}
+	srv, err := web.New(wc)
+	if err == nil {
+		err = srv.Listen()
+	}
+	if err != nil {
+		stop()
+		c.Run(ctx)
+		return fmt.Errorf("web server: %w", err)
+	}
+	logger.Info("dashboard", "url", srv.URL())
 	var wg sync.WaitGroup
-	var scanErr error
-	wg.Add(1)
+	var scanErr, webErr error
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		scanErr = s.Run(ctx)
 	}()
+	go func() {
+		defer wg.Done()
+		webErr = srv.Serve(ctx)
+	}()
 	collectErr := c.Run(ctx)
 	wg.Wait()
 	logger.Info("stopped")
-	return errors.Join(collectErr, scanErr)
+	return errors.Join(collectErr, scanErr, webErr)
 }

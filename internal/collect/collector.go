@@ -132,6 +132,42 @@ type exporterKey struct {
 type exporterCounters struct {
 	datagrams, flows, lostFlows, lostDatagrams, resets, misordered atomic.Uint64
 	lastSeen                                                       atomic.Int64 // Unix seconds
+	samplingRate                                                   atomic.Uint32
+}
+
+// ExporterStatus is one exporter's counters since the collector started.
+type ExporterStatus struct {
+	Exporter                      netip.Addr
+	Format                        decode.Format
+	Datagrams, Flows, LostFlows   uint64
+	LostDatagrams, SequenceResets uint64
+	SamplingRate                  uint32
+	LastSeen                      time.Time
+}
+
+// Exporters returns every exporter's counters, for status pages.
+func (c *Collector) Exporters() []ExporterStatus {
+	c.expMu.RLock()
+	defer c.expMu.RUnlock()
+	out := make([]ExporterStatus, 0, len(c.exporters))
+	for k, v := range c.exporters {
+		out = append(out, ExporterStatus{Exporter: k.addr, Format: k.format,
+			Datagrams: v.datagrams.Load(), Flows: v.flows.Load(), LostFlows: v.lostFlows.Load(),
+			LostDatagrams: v.lostDatagrams.Load(), SequenceResets: v.resets.Load(),
+			SamplingRate: v.samplingRate.Load(), LastSeen: time.Unix(v.lastSeen.Load(), 0)})
+	}
+	return out
+}
+
+// Templates returns the number of templates known per format.
+func (c *Collector) Templates() map[decode.Format]int {
+	out := map[decode.Format]int{}
+	for _, f := range decode.Registered() {
+		if st, ok := c.mux.Decoder(f.Format).(decode.Stateful); ok {
+			out[f.Format] = st.TemplateCount()
+		}
+	}
+	return out
 }
 
 type errKey struct {
@@ -356,6 +392,7 @@ func (c *Collector) handle(b *batch) {
 		}
 		if res.Flows > 0 {
 			st.SamplingRate = recs[len(recs)-1].SamplingRate
+			ec.samplingRate.Store(st.SamplingRate)
 		}
 		c.writer.Account(flowfile.ExporterKey{Addr: res.Exporter, Domain: res.Domain, Format: uint8(res.Format)}, st)
 	}
