@@ -22,10 +22,12 @@ deps:
 build: deps
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/flowscan
 
-# run: the main job on defaults. At this stage: a collector on loopback fed by
-# the built-in generator, printing what it stored.
+# run: the main job on defaults: a week of generated history scanned into RRD
+# files, then a live collector on loopback fed by the built-in generator, the
+# scanner and the dashboard on http://127.0.0.1:8080/ until Ctrl-C, which
+# prints what was stored.
 run: build
-	$(BIN) demo
+	$(BIN) demo --backfill 168h --interval 5m --listen 127.0.0.1:8080
 
 # test: the whole suite. Integration tests that need Debian packages
 # (softflowd, tshark) skip with a message when those are missing; .ci/run
