@@ -21,6 +21,8 @@ import (
 	"github.com/flowscan/flowscan/internal/decode"
 	"github.com/flowscan/flowscan/internal/flowfile"
 	"github.com/flowscan/flowscan/internal/metrics"
+	"github.com/flowscan/flowscan/internal/reexport"
+	"github.com/flowscan/flowscan/internal/relay"
 )
 
 // collectFlags are the flags of `flowscan collect`, shared with demo.
@@ -43,6 +45,28 @@ type collectFlags struct {
 	stateDir   string
 	logLevel   string
 	templates  int
+	forward    destinationList
+	reexport   reexportList
+}
+
+// reexportList is the repeatable --reexport FORMAT@HOST:PORT flag.
+type reexportList []reexport.Config
+
+func (r *reexportList) String() string {
+	parts := make([]string, len(*r))
+	for i, c := range *r {
+		parts[i] = c.Format + "@" + c.Target
+	}
+	return strings.Join(parts, " ")
+}
+
+func (r *reexportList) Set(v string) error {
+	c, err := reexport.ParseTarget(v)
+	if err != nil {
+		return err
+	}
+	*r = append(*r, c)
+	return nil
 }
 
 // register defines the flags; listenFlag names the UDP listen flag
@@ -67,6 +91,8 @@ func (f *collectFlags) register(fs *flag.FlagSet, listenFlag string) {
 	fs.StringVar(&f.stateDir, "state-dir", "", "where templates are kept across restarts (default DIR/.flowscan)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn, error")
 	fs.IntVar(&f.templates, "max-templates", 1024, "templates kept per exporter and domain (template-flood bound)")
+	fs.Var(&f.forward, "forward", "also copy every accepted datagram, unchanged, to `DEST` (repeatable; flowscan relay's syntax: HOST:PORT[;exporter=PREFIX,...][;format=netflow9,...][;spoof])")
+	fs.Var(&f.reexport, "reexport", "also send the decoded flows on as NetFlow v9 or IPFIX: `FORMAT@HOST:PORT` (netflow9@… or ipfix@…; repeatable)")
 }
 
 // merge fills the flags not given on the command line from the
@@ -219,22 +245,54 @@ func runCollect(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	c, err := f.start(ctx, logger, nil)
+	c, cleanup, err := f.start(ctx, logger, nil)
 	if err != nil {
 		return err
 	}
 	err = c.Run(ctx)
+	cleanup()
 	logger.Info("stopped")
 	return err
 }
 
-// start builds a collector from the flags, serves its metrics and rotates
-// it on SIGHUP. onComplete, if set, is called for each completed file
-// (after --exec is queued).
-func (f *collectFlags) start(ctx context.Context, logger *slog.Logger, onComplete func(string, *flowfile.Meta)) (*collect.Collector, error) {
+// start builds a collector from the flags (with its --forward and
+// --reexport sinks), serves its metrics and rotates it on SIGHUP.
+// onComplete, if set, is called for each completed file (after --exec is
+// queued). cleanup closes the sinks; call it after the collector's Run.
+func (f *collectFlags) start(ctx context.Context, logger *slog.Logger, onComplete func(string, *flowfile.Meta)) (*collect.Collector, func(), error) {
 	cfg, err := f.config(logger)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	reg := metrics.NewRegistry()
+	cfg.Metrics = reg
+	var closers []func() error
+	cleanup := func() {
+		for _, c := range closers {
+			if err := c(); err != nil {
+				logger.Error("closing", "err", err)
+			}
+		}
+	}
+	if len(f.forward) > 0 {
+		fw, err := relay.NewForwarder(f.forward, logger)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Datagrams = append(cfg.Datagrams, fw)
+		reg.Register(fw.WriteMetrics)
+		closers = append(closers, fw.Close)
+	}
+	for _, rc := range f.reexport {
+		rc.Logger = logger
+		ex, err := reexport.New(rc)
+		if err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+		cfg.Flows = append(cfg.Flows, ex)
+		reg.Register(ex.WriteMetrics)
+		closers = append(closers, ex.Close)
 	}
 	if onComplete != nil {
 		if prev := cfg.Archive.OnComplete; prev != nil {
@@ -243,11 +301,10 @@ func (f *collectFlags) start(ctx context.Context, logger *slog.Logger, onComplet
 			cfg.Archive.OnComplete = onComplete
 		}
 	}
-	reg := metrics.NewRegistry()
-	cfg.Metrics = reg
 	c, err := collect.New(ctx, cfg)
 	if err != nil {
-		return nil, err
+		cleanup()
+		return nil, nil, err
 	}
 	if f.metrics != "" {
 		serveMetrics(f.metrics, reg, logger)
@@ -270,7 +327,7 @@ func (f *collectFlags) start(ctx context.Context, logger *slog.Logger, onComplet
 		}
 	}()
 	logger.Info("collecting", "listen", c.Addrs(), "dir", cfg.Archive.Dir, "interval", cfg.Archive.Interval)
-	return c, nil
+	return c, cleanup, nil
 }
 
 // serveMetrics serves reg on addr in the background. A busy port is logged,

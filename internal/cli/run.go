@@ -61,10 +61,11 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	c, err := cf.start(ctx, logger, func(string, *flowfile.Meta) { s.Notify() })
+	c, cleanup, err := cf.start(ctx, logger, func(string, *flowfile.Meta) { s.Notify() })
 	if err != nil {
 		return err
 	}
+	defer cleanup()
 	rrdDir := firstNonEmpty(sf.rrdDir, cfg.Resolve(cfg.Scan.RRDDir), "rrd")
 	wc, err := wf.config(cfg, rrdDir, cf.dir, rrd.New(firstNonEmpty(sf.cached, cfg.Scan.RRDCached)), logger, newLiveExporters(c))
 	if err != nil {
