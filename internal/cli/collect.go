@@ -18,6 +18,7 @@ import (
 
 	"github.com/flowscan/flowscan/internal/collect"
 	"github.com/flowscan/flowscan/internal/config"
+	"github.com/flowscan/flowscan/internal/counters"
 	"github.com/flowscan/flowscan/internal/decode"
 	"github.com/flowscan/flowscan/internal/flowfile"
 	"github.com/flowscan/flowscan/internal/metrics"
@@ -301,6 +302,19 @@ func (f *collectFlags) start(ctx context.Context, logger *slog.Logger, onComplet
 			cfg.Archive.OnComplete = onComplete
 		}
 	}
+	cs, err := counters.New(cfg.Archive.Dir, cfg.Archive.Location, logger)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	cfg.Counters = cs
+	closers = append(closers, cs.Close)
+	reg.Register(func(w *metrics.Writer) {
+		written, dropped, errs := cs.Stats()
+		w.Sample("flowscan_counter_samples_written_total", metrics.Counter, "Interface counter samples (sFlow) written to DIR/counters.", float64(written))
+		w.Sample("flowscan_counter_samples_dropped_total", metrics.Counter, "Interface counter samples dropped because the writer fell behind.", float64(dropped))
+		w.Sample("flowscan_counter_write_errors_total", metrics.Counter, "Errors writing interface counter samples.", float64(errs))
+	})
 	c, err := collect.New(ctx, cfg)
 	if err != nil {
 		cleanup()
