@@ -116,45 +116,45 @@ func (o Order) value(c *Counters) uint64 {
 // at the end.
 type aggregator struct {
 	keys  []KeyField
-	m     map[Key]*Counters
-	slab  []Counters
+	m     *keyTable
 	total Counters
 }
 
 func newAggregator(keys []KeyField) *aggregator {
-	return &aggregator{keys: keys, m: make(map[Key]*Counters, 1024)}
+	return &aggregator{keys: keys, m: newKeyTable(keyWords(keys))}
 }
 
-// add counts r under its key; it allocates only for a new key (in slabs).
+// keyWords is the number of Key words the key fields use.
+func keyWords(keys []KeyField) int {
+	n := 0
+	for _, kf := range keys {
+		if isAddrField(kf.f) {
+			n += 2
+		} else {
+			n++
+		}
+	}
+	return min(n, maxKeyWords)
+}
+
+// add counts r under its key; it allocates only when the table grows.
 func (a *aggregator) add(r *flow.Record) {
 	a.total.Add(r)
 	if a.keys == nil {
 		return
 	}
 	k := makeKey(r, a.keys)
-	c := a.m[k]
-	if c == nil {
-		if len(a.slab) == 0 {
-			a.slab = make([]Counters, 256)
-		}
-		c = &a.slab[0]
-		a.slab = a.slab[1:]
-		a.m[k] = c
-	}
-	c.Add(r)
+	a.m.get(&k).Add(r)
 }
 
 func (a *aggregator) merge(o *aggregator) {
 	a.total.Merge(&o.total)
-	if len(a.m) < len(o.m) {
+	if a.m.len() < o.m.len() {
 		a.m, o.m = o.m, a.m
 	}
-	for k, c := range o.m {
-		if d := a.m[k]; d != nil {
-			d.Merge(c)
-		} else {
-			a.m[k] = c
-		}
+	for i := range o.m.entries {
+		e := &o.m.entries[i]
+		a.m.get(&e.key).Merge(&e.c)
 	}
 }
 
@@ -228,13 +228,15 @@ func rowLess(o Order, a, b *Row) bool {
 
 // topN selects the n largest groups of a (all when n <= 0) with a heap.
 func (a *aggregator) topN(order Order, n int) *Result {
-	res := &Result{Keys: a.keys, Order: order, Groups: len(a.m), Total: a.total}
-	if n <= 0 || n > len(a.m) {
-		n = len(a.m)
+	groups := a.m.len()
+	res := &Result{Keys: a.keys, Order: order, Groups: groups, Total: a.total}
+	if n <= 0 || n > groups {
+		n = groups
 	}
 	h := &rowHeap{rows: make([]Row, 0, n+1), order: order}
-	for k, c := range a.m {
-		row := Row{Key: k, Counters: *c}
+	for i := range a.m.entries {
+		e := &a.m.entries[i]
+		row := Row{Key: e.key, Counters: e.c}
 		if len(h.rows) < n {
 			heap.Push(h, row)
 		} else if n > 0 && rowLess(order, &h.rows[0], &row) {
@@ -253,7 +255,7 @@ func (a *aggregator) topN(order Order, n int) *Result {
 		return 0
 	})
 	res.Rows = rows
-	if len(rows) < len(a.m) {
+	if len(rows) < groups {
 		res.Other = a.total
 		res.Other.First, res.Other.Last = math.MaxInt64, math.MinInt64
 		for i := range rows {
@@ -264,10 +266,11 @@ func (a *aggregator) topN(order Order, n int) *Result {
 		for i := range rows {
 			listed[rows[i].Key] = struct{}{}
 		}
-		for k, c := range a.m {
-			if _, ok := listed[k]; !ok {
-				res.Other.First = min(res.Other.First, c.First)
-				res.Other.Last = max(res.Other.Last, c.Last)
+		for i := range a.m.entries {
+			e := &a.m.entries[i]
+			if _, ok := listed[e.key]; !ok {
+				res.Other.First = min(res.Other.First, e.c.First)
+				res.Other.Last = max(res.Other.Last, e.c.Last)
 			}
 		}
 	}
