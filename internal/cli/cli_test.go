@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowscan/flowscan/internal/config"
 	"github.com/flowscan/flowscan/internal/flow"
 	"github.com/flowscan/flowscan/internal/flowfile"
 )
@@ -215,5 +217,29 @@ func TestDumpErrors(t *testing.T) {
 	errb.Reset()
 	if code := Main([]string{"dump", garbage}, &out, &errb); code != 1 || !strings.Contains(errb.String(), garbage) {
 		t.Errorf("garbage file: %d %q", code, errb.String())
+	}
+}
+
+// TestMergePrecedence: flags given on the command line win over the
+// configuration file; run's --listen (the web server) leaves the
+// collector's collect.listen alone.
+func TestMergePrecedence(t *testing.T) {
+	cfg, err := config.Parse("f.yaml", []byte("collect:\n  listen: [\"127.0.0.1:9995\"]\n  dir: /var/flows\n  interval: 1m\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := newFlagSet("run", "", "", io.Discard)
+	var cf collectFlags
+	cf.register(fs, "flow-listen")
+	var wf webFlags
+	wf.register(fs)
+	if err := fs.Parse([]string{"--listen", "0.0.0.0:8080", "--interval", "10m"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cf.merge(fs, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cf.listen, ",") != "127.0.0.1:9995" || cf.dir != "/var/flows" || cf.interval != 10*time.Minute {
+		t.Errorf("merged: listen %v dir %s interval %v", cf.listen, cf.dir, cf.interval)
 	}
 }

@@ -48,6 +48,10 @@ type collectFlags struct {
 	templates  int
 	forward    destinationList
 	reexport   reexportList
+	execRunner *execRunner
+	// listenFlag is the name of the UDP listen flag ("listen" in collect,
+	// "flow-listen" in run, whose --listen is the web server's).
+	listenFlag string
 }
 
 // reexportList is the repeatable --reexport FORMAT@HOST:PORT flag.
@@ -74,6 +78,7 @@ func (r *reexportList) Set(v string) error {
 // ("listen" for collect; run keeps --listen for the web server).
 func (f *collectFlags) register(fs *flag.FlagSet, listenFlag string) {
 	f.sampling = samplingOverrides{}
+	f.listenFlag = listenFlag
 	fs.StringVar(&f.configFile, "config", "", "configuration `FILE` (YAML, section collect:); flags given on the command line override it")
 	fs.Var(&f.listen, listenFlag, "UDP `ADDR:PORT` to receive exports on; repeatable, IPv4 or IPv6 (default \":2055\" and \":6343\"); every address accepts NetFlow v5, v9, IPFIX and sFlow; a bare port means all addresses")
 	fs.StringVar(&f.dir, "dir", "flows", "`DIR`ectory of the flow-file archive")
@@ -107,7 +112,7 @@ func (f *collectFlags) merge(fs *flag.FlagSet, cfg *config.Config) error {
 			*dst = v
 		}
 	}
-	if !set["listen"] && !set["flow-listen"] && len(c.Listen) > 0 {
+	if !set[f.listenFlag] && len(c.Listen) > 0 {
 		f.listen = c.Listen
 	}
 	str("dir", &f.dir, cfg.Resolve(c.Dir))
@@ -215,7 +220,8 @@ func (f *collectFlags) config(logger *slog.Logger) (collect.Config, error) {
 		cfg.Archive.Hostname = h
 	}
 	if f.exec != "" {
-		cfg.Archive.OnComplete = onCompleteCommand(f.exec, logger)
+		f.execRunner = newExecRunner(f.exec, logger)
+		cfg.Archive.OnComplete = f.execRunner.onComplete
 	}
 	return cfg, nil
 }
@@ -302,6 +308,14 @@ func (f *collectFlags) start(ctx context.Context, logger *slog.Logger, onComplet
 			cfg.Archive.OnComplete = onComplete
 		}
 	}
+	if f.execRunner != nil {
+		closers = append(closers, f.execRunner.close)
+	}
+	// Catch SIGHUP before recovering the archive, which can take a while,
+	// so that an early one rotates instead of killing the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	closers = append(closers, func() error { signal.Stop(hup); return nil })
 	cs, err := counters.New(cfg.Archive.Dir, cfg.Archive.Location, logger)
 	if err != nil {
 		cleanup()
@@ -323,8 +337,6 @@ func (f *collectFlags) start(ctx context.Context, logger *slog.Logger, onComplet
 	if f.metrics != "" {
 		serveMetrics(f.metrics, reg, logger)
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
 		defer signal.Stop(hup)
 		for {
@@ -359,12 +371,20 @@ func serveMetrics(addr string, reg *metrics.Registry, logger *slog.Logger) {
 	go srv.Serve(ln)
 }
 
-// onCompleteCommand returns an OnComplete hook that runs cmd for each
-// completed file, one at a time, never blocking the writer.
-func onCompleteCommand(cmd string, logger *slog.Logger) func(string, *flowfile.Meta) {
-	queue := make(chan string, 1024)
+// execRunner runs the --exec command for each completed file, one at a
+// time, never blocking the writer.
+type execRunner struct {
+	cmd    string
+	logger *slog.Logger
+	queue  chan string
+	done   chan struct{}
+}
+
+func newExecRunner(cmd string, logger *slog.Logger) *execRunner {
+	r := &execRunner{cmd: cmd, logger: logger, queue: make(chan string, 1024), done: make(chan struct{})}
 	go func() {
-		for path := range queue {
+		defer close(r.done)
+		for path := range r.queue {
 			c := exec.Command("sh", "-c", cmd, "flowscan-exec", path)
 			c.Env = append(os.Environ(), "FLOWSCAN_FILE="+path)
 			out, err := c.CombinedOutput()
@@ -373,13 +393,28 @@ func onCompleteCommand(cmd string, logger *slog.Logger) func(string, *flowfile.M
 			}
 		}
 	}()
-	return func(path string, _ *flowfile.Meta) {
-		select {
-		case queue <- path:
-		default:
-			logger.Error("--exec queue full; command skipped", "file", path)
-		}
+	return r
+}
+
+// onComplete is the writer's OnComplete hook.
+func (r *execRunner) onComplete(path string, _ *flowfile.Meta) {
+	select {
+	case r.queue <- path:
+	default:
+		r.logger.Error("--exec queue full; command skipped", "file", path)
 	}
+}
+
+// close runs what is queued (the file completed at shutdown included),
+// waiting at most a minute.
+func (r *execRunner) close() error {
+	close(r.queue)
+	select {
+	case <-r.done:
+	case <-time.After(time.Minute):
+		r.logger.Error("--exec commands still running after a minute; exiting without them")
+	}
+	return nil
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {

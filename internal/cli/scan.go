@@ -66,7 +66,8 @@ func runScan(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s, err := f.scanner(cfg, logger, defaultInterval(cfg))
+	dir := firstNonEmpty(f.dir, cfg.Resolve(cfg.Scan.Dir), cfg.Resolve(cfg.Collect.Dir), "flows")
+	s, err := f.scanner(cfg, logger, scanInterval(cfg, dir))
 	if err != nil {
 		return err
 	}
@@ -97,6 +98,35 @@ func defaultInterval(cfg *config.Config) time.Duration {
 		return time.Duration(cfg.Collect.Interval)
 	}
 	return flowfile.DefaultInterval
+}
+
+// scanInterval is the RRD step for scanning dir: collect.interval when the
+// configuration sets it, else the interval of the archive's recent native
+// files (the longest of the last five: a SIGHUP makes files shorter),
+// else five minutes.
+func scanInterval(cfg *config.Config, dir string) time.Duration {
+	if cfg.Collect.Interval > 0 {
+		return time.Duration(cfg.Collect.Interval)
+	}
+	entries, err := flowfile.List(dir)
+	if err != nil || len(entries) == 0 {
+		return flowfile.DefaultInterval
+	}
+	var longest time.Duration
+	for _, e := range entries[max(0, len(entries)-5):] {
+		r, err := flowfile.Open(e.Path)
+		if err != nil {
+			continue
+		}
+		if m := r.Meta(); m.Complete {
+			longest = max(longest, m.End.Sub(m.Start).Round(time.Second))
+		}
+		r.Close()
+	}
+	if longest < time.Second || longest > 24*time.Hour {
+		return flowfile.DefaultInterval
+	}
+	return longest
 }
 
 // scanner builds a scanner from the configuration and the flags.

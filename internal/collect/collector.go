@@ -100,9 +100,10 @@ type Collector struct {
 	writer  *flowfile.Writer
 	seq     *SequenceTracker
 
-	queue  chan *batch
-	free   chan *batch
-	rotate chan chan error
+	queue   chan *batch
+	free    chan *batch
+	rotate  chan chan error
+	stopped chan struct{} // closed when the pipeline has stopped
 
 	recs     []flow.Record
 	counters []decode.IfCounters
@@ -118,6 +119,8 @@ type Collector struct {
 	truncated    atomic.Uint64
 	unknownFmt   atomic.Uint64
 	stateErrors  atomic.Uint64
+	// receiveErrors counts failed recvmmsg calls.
+	receiveErrors atomic.Uint64
 
 	stateMu  sync.Mutex
 	savedGen map[string]uint64 // state file -> decoder generation last saved
@@ -206,6 +209,7 @@ func New(ctx context.Context, cfg Config) (*Collector, error) {
 		seq:       NewSequenceTracker(cfg.MaxExporters * 4),
 		exporters: make(map[exporterKey]*exporterCounters),
 		rotate:    make(chan chan error),
+		stopped:   make(chan struct{}),
 		recs:      make([]flow.Record, 0, 4096),
 		savedGen:  make(map[string]uint64),
 	}
@@ -263,10 +267,15 @@ func (c *Collector) Addrs() []string {
 }
 
 // Rotate completes the current flow file now (SIGHUP).
+// It returns an error once the collector has stopped.
 func (c *Collector) Rotate() error {
 	done := make(chan error, 1)
-	c.rotate <- done
-	return <-done
+	select {
+	case c.rotate <- done:
+		return <-done
+	case <-c.stopped:
+		return errors.New("collector stopped")
+	}
 }
 
 // Run receives and stores flows until ctx is cancelled, then drains what
@@ -283,6 +292,7 @@ func (c *Collector) Run(ctx context.Context) error {
 	pipeDone := make(chan struct{})
 	go func() {
 		defer close(pipeDone)
+		defer close(c.stopped)
 		c.pipeline(ctx)
 	}()
 	stateDone := make(chan struct{})
@@ -309,15 +319,25 @@ func (c *Collector) closeSockets() {
 
 // readLoop reads batches from one socket into the queue.
 func (c *Collector) readLoop(s *socket) {
+	backoff := time.Millisecond
 	for {
 		b := <-c.free
 		if err := s.readBatch(b); err != nil {
 			c.free <- b
-			if !isClosed(err) {
-				c.log.Error("receive failed", "err", err)
+			if isClosed(err) {
+				return
 			}
-			return
+			// A transient failure (ENOBUFS, ENOMEM): count it, back off
+			// and keep the socket served, or the kernel would go on
+			// hashing exporters to a socket nobody reads.
+			if c.receiveErrors.Add(1) == 1 || backoff >= time.Second {
+				c.log.Error("receive failed; retrying", "socket", s.local, "err", err)
+			}
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
 		}
+		backoff = time.Millisecond
 		if b.trunc > 0 {
 			c.truncated.Add(uint64(b.trunc))
 		}
@@ -349,6 +369,11 @@ func (c *Collector) pipeline(ctx context.Context) {
 
 // handle decodes every datagram of a batch and writes the flows.
 func (c *Collector) handle(b *batch) {
+	// Rotate first when the interval ended, so that this batch's exporter
+	// counters and its flows land in the same file.
+	if err := c.writer.Tick(); err != nil {
+		c.log.Error("flow file", "err", err)
+	}
 	recs := c.recs[:0]
 	pkt := decode.Packet{Received: b.recv}
 	now := b.recv.Unix()

@@ -67,9 +67,19 @@ func (c *Collector) writeMetrics(w *metrics.Writer) {
 	}
 	w.Sample("flowscan_denied_datagrams_total", metrics.Counter, "Datagrams from exporters outside the allow-list.", float64(c.denied.Load()))
 	w.Sample("flowscan_truncated_datagrams_total", metrics.Counter, "Datagrams larger than the receive slot, dropped.", float64(c.truncated.Load()))
+	// SO_REUSEPORT sockets share an address: one series per address.
+	drops := map[string]uint64{}
+	var addrs []string
 	for _, s := range c.sockets {
-		w.Sample("flowscan_socket_drops_total", metrics.Counter, "Datagrams the kernel dropped on a socket for lack of buffer space (SO_RXQ_OVFL), as of the last read.", float64(s.drops), metrics.L("socket", s.local))
+		if _, ok := drops[s.local]; !ok {
+			addrs = append(addrs, s.local)
+		}
+		drops[s.local] += uint64(s.drops.Load())
 	}
+	for _, a := range addrs {
+		w.Sample("flowscan_socket_drops_total", metrics.Counter, "Datagrams the kernel dropped for lack of receive buffer space (SO_RXQ_OVFL), summed over the address's sockets, as of their last reads.", float64(drops[a]), metrics.L("socket", a))
+	}
+	w.Sample("flowscan_receive_errors_total", metrics.Counter, "Failed receive calls (retried).", float64(c.receiveErrors.Load()))
 	w.Sample("flowscan_queue_batches", metrics.Gauge, "Receive batches waiting for the decoder.", float64(len(c.queue)))
 	for _, f := range decode.Registered() {
 		if st, ok := c.mux.Decoder(f.Format).(decode.Stateful); ok {

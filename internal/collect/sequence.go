@@ -127,7 +127,7 @@ func (t *SequenceTracker) Observe(res *decode.Result) SeqOutcome {
 				out.LostDatagrams = uint64(diff)
 				out.LostFlows = uint64(float64(diff)*st.flowsPerDatagram + 0.5)
 			}
-		case diff < 0 && diff >= -maxGap:
+		case diff < 0 && diff >= -st.backWindow(res.SeqUnit):
 			// A late datagram: its flows were counted as lost when the
 			// gap was seen; keep expecting the newer sequence.
 			out.Misordered = true
@@ -143,6 +143,16 @@ func (t *SequenceTracker) Observe(res *decode.Result) SeqOutcome {
 	st.prevData = min(uint32(res.Flows+res.Skipped), res.SeqAdvance)
 	st.valid = res.SeqExact || res.SeqUnit == decode.SeqDatagrams
 	return out
+}
+
+// backWindow is how far back (in the sequence's unit) a datagram may be
+// and still count as misordered, about the last 64 datagrams; a longer
+// jump back is the exporter restarting and resets the expectation.
+func (st *seqState) backWindow(unit decode.SequenceUnit) int32 {
+	if unit == decode.SeqDatagrams {
+		return 64
+	}
+	return 64 * int32(max(st.prevAdvance, 30))
 }
 
 // flowGap returns how far a flow-counting sequence number is ahead of the

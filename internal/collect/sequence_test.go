@@ -32,6 +32,10 @@ func TestSequenceTracker(t *testing.T) {
 		{"wrap with loss", []step{flows(a, 1<<32-20, 30, SeqOutcome{}), flows(a, 40, 30, SeqOutcome{LostFlows: 30})}},
 		{"reset to zero", []step{flows(a, 5_000_000, 30, SeqOutcome{}), flows(a, 0, 30, SeqOutcome{Reset: true}), flows(a, 30, 30, SeqOutcome{})}},
 		{"misordered", []step{flows(a, 100, 30, SeqOutcome{}), flows(a, 160, 30, SeqOutcome{LostFlows: 30}), flows(a, 130, 30, SeqOutcome{Misordered: true}), flows(a, 190, 30, SeqOutcome{})}},
+		{"exporter restart to a lower sequence", []step{
+			flows(a, 5970, 30, SeqOutcome{}), flows(a, 0, 30, SeqOutcome{Reset: true}),
+			flows(a, 60, 30, SeqOutcome{LostFlows: 30}), flows(a, 90, 30, SeqOutcome{}),
+		}},
 		{"exporters apart", []step{flows(a, 100, 30, SeqOutcome{}), flows(b, 9000, 30, SeqOutcome{}), flows(a, 130, 30, SeqOutcome{}), flows(b, 9030, 30, SeqOutcome{})}},
 		{"inexact resyncs", []step{
 			{a, decode.FormatIPFIX, 100, 10, 10, false, SeqOutcome{}},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -57,7 +58,7 @@ type socket struct {
 
 	// drops is the kernel's cumulative count of datagrams dropped on this
 	// socket for lack of buffer space (SO_RXQ_OVFL).
-	drops uint32
+	drops atomic.Uint32
 }
 
 // listen opens a UDP socket on addr with SO_REUSEPORT (so several sockets
@@ -172,7 +173,7 @@ func (s *socket) parseControl(oob []byte) {
 			return
 		}
 		if h.Level == unix.SOL_SOCKET && h.Type == unix.SO_RXQ_OVFL && l >= unix.SizeofCmsghdr+4 {
-			s.drops = binary.NativeEndian.Uint32(oob[unix.SizeofCmsghdr:])
+			s.drops.Store(binary.NativeEndian.Uint32(oob[unix.SizeofCmsghdr:]))
 		}
 		adv := (l + 7) &^ 7
 		if adv > len(oob) {

@@ -63,6 +63,11 @@ func Expire(dir string, maxBytes int64, maxAge time.Duration, now time.Time) (re
 	}
 	var errs []error
 	for i, e := range entries {
+		if i == len(entries)-1 {
+			// Never the newest file: it was just completed, and the
+			// scanner and --exec have yet to see it.
+			break
+		}
 		tooOld := maxAge > 0 && now.Sub(e.Start) > maxAge
 		tooBig := maxBytes > 0 && total > maxBytes
 		if !tooOld && !tooBig {

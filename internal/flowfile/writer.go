@@ -278,9 +278,18 @@ func (w *Writer) Write(recs []flow.Record) error {
 	return nil
 }
 
+// MaxFileExporters bounds the exporters listed in one file's metadata;
+// beyond it (a flood of spoofed sources) counters are summed under the
+// zero ExporterKey, so a meta block stays far below the reader's limit.
+const MaxFileExporters = 20000
+
 // Account adds per-exporter counters to the current file.
 func (w *Writer) Account(k ExporterKey, d ExporterStats) {
 	s := w.acc[k]
+	if s == nil && len(w.acc) >= MaxFileExporters {
+		k = ExporterKey{}
+		s = w.acc[k]
+	}
 	if s == nil {
 		s = new(ExporterStats)
 		w.acc[k] = s

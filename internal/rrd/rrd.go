@@ -240,13 +240,16 @@ func (c *Client) Update(path string, t time.Time, values ...float64) error {
 	return err
 }
 
-// UpdateSpan stores the counts of an interval [start, end): values at
-// end. When the file's last update is older than start (the collector or
-// scanner was down), an unknown value is stored at start first, so that
-// only the gap is unknown: with one update at end, rrdtool would spread the
-// values over the whole gap and, past the heartbeat, lose them. It returns
-// ErrPastUpdate when end is not after the last update.
-func (c *Client) UpdateSpan(path string, start, end time.Time, values ...float64) error {
+// UpdateSpan stores the counts of an interval [start, end) into an RRD of
+// ABSOLUTE data sources with the given step. When the RRD's last update is
+// older than start (the collector or scanner was down), an unknown value
+// is stored at start first, so that only the gap is unknown: with one
+// update at end, rrdtool would spread the values over the whole gap and,
+// past the heartbeat, lose them. An interval longer than the step (a
+// 15-minute flow-capture file in a 5-minute RRD) is stored as equal
+// shares at step-sized points, so no update is further apart than the
+// heartbeat. It returns ErrPastUpdate when the interval was stored before.
+func (c *Client) UpdateSpan(path string, step time.Duration, start, end time.Time, values ...float64) error {
 	unknown := make([]float64, len(values))
 	for i := range unknown {
 		unknown[i] = math.NaN()
@@ -254,7 +257,36 @@ func (c *Client) UpdateSpan(path string, start, end time.Time, values ...float64
 	if err := c.Update(path, start, unknown...); err != nil && !errors.Is(err, ErrPastUpdate) {
 		return err
 	}
-	return c.Update(path, end, values...)
+	n := 1
+	if span := end.Sub(start); step > 0 && span > step {
+		n = int((span + step - 1) / step)
+	}
+	if n == 1 {
+		return c.Update(path, end, values...)
+	}
+	share := make([]float64, len(values))
+	for i, v := range values {
+		share[i] = v / float64(n)
+	}
+	// Shares already stored (a crash in the middle of this interval, then
+	// a rescan) are skipped one by one.
+	span := end.Sub(start)
+	stored := 0
+	for i := 1; i <= n; i++ {
+		at := start.Add(span * time.Duration(i) / time.Duration(n))
+		err := c.Update(path, at, share...)
+		if errors.Is(err, ErrPastUpdate) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		stored++
+	}
+	if stored == 0 {
+		return ErrPastUpdate
+	}
+	return nil
 }
 
 func isPastUpdate(msg string) bool {

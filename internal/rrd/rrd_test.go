@@ -167,14 +167,14 @@ func TestUpdateSpanAfterGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	// File 1: [t0, t0+5m); then two hours with no files; file 2: [t0+2h, t0+2h5m).
-	if err := c.UpdateSpan(path, t0, t0.Add(step), 3000); err != nil {
+	if err := c.UpdateSpan(path, step, t0, t0.Add(step), 3000); err != nil {
 		t.Fatal(err)
 	}
 	s2 := t0.Add(2 * time.Hour)
-	if err := c.UpdateSpan(path, s2, s2.Add(step), 6000); err != nil {
+	if err := c.UpdateSpan(path, step, s2, s2.Add(step), 6000); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.UpdateSpan(path, s2, s2.Add(step), 6000); !errors.Is(err, ErrPastUpdate) {
+	if err := c.UpdateSpan(path, step, s2, s2.Add(step), 6000); !errors.Is(err, ErrPastUpdate) {
 		t.Errorf("same file again: %v, want ErrPastUpdate", err)
 	}
 	s, err := c.Fetch(path, "AVERAGE", t0, s2.Add(step), step)
@@ -242,5 +242,36 @@ func TestXportTimes(t *testing.T) {
 		if !strings.Contains(text, wantStart) || len(rows) < 2 || !strings.Contains(rows[1], "2.0000000000e+00") {
 			t.Errorf("rrdtool xport disagrees about where the 2/s step is (want %s and the 2/s value in row 2):\n%s", wantStart, out)
 		}
+	}
+}
+
+// TestUpdateSpanLongFile: a 15-minute file in a 5-minute RRD is stored as
+// three equal steps instead of being lost past the heartbeat.
+func TestUpdateSpanLongFile(t *testing.T) {
+	c := New("")
+	path := filepath.Join(t.TempDir(), "long.rrd")
+	step := 300 * time.Second
+	t0 := time.Unix(1_800_000_000, 0).Truncate(step)
+	if err := c.Create(path, step, t0, FlowDS(step, "bytes"), FlowScanRRAs(step)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpdateSpan(path, step, t0, t0.Add(15*time.Minute), 900000); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Fetch(path, "AVERAGE", t0, t0.Add(15*time.Minute), step)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := 0
+	for i, row := range s.Rows {
+		if s.Time(i).After(t0) && !s.Time(i).After(t0.Add(15*time.Minute)) {
+			known++
+			if row[0] != 1000 { // 900000 bytes over 900 s
+				t.Errorf("at %v: %v, want 1000 bytes/s", s.Time(i), row[0])
+			}
+		}
+	}
+	if known != 3 {
+		t.Errorf("%d steps in the file's span, want 3", known)
 	}
 }

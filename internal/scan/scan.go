@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -204,12 +205,14 @@ func (s *Scanner) Pass(ctx context.Context) (Stats, error) {
 			}
 			continue
 		}
-		n, err := s.scanFile(p)
+		n, scanned, err := s.scanFile(p)
 		if err != nil {
 			return st, fmt.Errorf("%s: %w", p.Path, err)
 		}
-		st.Files++
-		st.Flows += n
+		if scanned {
+			st.Files++
+			st.Flows += n
+		}
 	}
 	if err := s.journal.compact(existing); err != nil {
 		s.log.Warn("compacting the scan journal", "err", err)
@@ -217,25 +220,37 @@ func (s *Scanner) Pass(ctx context.Context) (Stats, error) {
 	return st, nil
 }
 
-// scanFile runs every module over one file and journals it.
-func (s *Scanner) scanFile(p pending) (uint64, error) {
+// scanFile runs every module over one file and journals it. scanned is
+// false for a file that vanished or could not be read at all.
+func (s *Scanner) scanFile(p pending) (flows uint64, scanned bool, err error) {
 	began := time.Now()
 	r, err := p.src.Open(p.Path)
 	if err != nil {
-		// An unreadable file must not block every later one: log it,
+		var pe *fs.PathError
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// Expired or moved since it was listed: nothing to scan.
+			s.log.Warn("flow file vanished before it was scanned", "file", p.Path)
+			return 0, false, nil
+		case errors.As(err, &pe):
+			// The system could not read it now (EMFILE, EIO,
+			// permissions): retry at the next pass, in order.
+			return 0, false, fmt.Errorf("opening: %w", err)
+		}
+		// Not a flow file it can read (damaged header, foreign
+		// format): it must not block every later file, so log it,
 		// journal it and go on.
 		s.log.Error("skipping unreadable flow file", "file", p.Path, "err", err)
-		return 0, s.journal.markDone(filepath.Base(p.Path))
+		return 0, false, s.journal.markDone(filepath.Base(p.Path))
 	}
 	defer r.Close()
 	f := r.File()
 	for _, m := range s.cfg.Modules {
 		if err := m.PerFile(&f); err != nil {
-			return 0, fmt.Errorf("%s: perfile: %w", m.Name(), err)
+			return 0, false, fmt.Errorf("%s: perfile: %w", m.Name(), err)
 		}
 	}
 	clear(s.hits)
-	var flows uint64
 	modules := s.cfg.Modules
 	var readErr error
 	for {
@@ -258,24 +273,24 @@ func (s *Scanner) scanFile(p pending) (uint64, error) {
 			break
 		}
 	}
-	scanned := time.Since(began)
+	scanTime := time.Since(began)
 	for _, m := range modules {
 		if err := m.Report(); err != nil {
-			return 0, fmt.Errorf("%s: report: %w", m.Name(), err)
+			return 0, false, fmt.Errorf("%s: report: %w", m.Name(), err)
 		}
 	}
 	if readErr != nil {
 		s.log.Error("flow file damaged; reported the flows before the damage", "file", p.Path, "flows", flows, "err", readErr)
 	}
 	if err := s.journal.markDone(filepath.Base(p.Path)); err != nil {
-		return 0, fmt.Errorf("journal: %w", err)
+		return 0, false, fmt.Errorf("journal: %w", err)
 	}
-	attrs := []any{"file", p.Path, "flows", flows, "scan", scanned.Round(time.Millisecond), "total", time.Since(began).Round(time.Millisecond)}
+	attrs := []any{"file", p.Path, "flows", flows, "scan", scanTime.Round(time.Millisecond), "total", time.Since(began).Round(time.Millisecond)}
 	for j, m := range modules {
 		attrs = append(attrs, m.Name()+"_hits", fmt.Sprintf("%d/%d", s.hits[j], flows))
 	}
 	s.log.Info("scanned", attrs...)
-	return flows, s.dispose(p.Path)
+	return flows, true, s.dispose(p.Path)
 }
 
 // dispose applies the After policy to a scanned file.

@@ -258,3 +258,32 @@ func TestKill9MidScan(t *testing.T) {
 	}
 	checkRRD(t, rrdPath, 6)
 }
+
+// TestUnreadableFiles: a damaged file is journaled and skipped so later
+// files are scanned; a file the system cannot open now is retried.
+func TestUnreadableFiles(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, 2)
+	bad := filepath.Join(dir, flowfile.FileName(t0.Add(-step)))
+	if err := os.WriteFile(bad, []byte("not a flow file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{rrd: rrd.New(""), path: filepath.Join(t.TempDir(), "total.rrd")}
+	s := newScanner(t, dir, rec, "")
+	defer s.Close()
+	st, err := s.Pass(context.Background())
+	if err != nil || st.Files != 2 {
+		t.Fatalf("pass over a damaged file: %+v %v, want the 2 good files", st, err)
+	}
+	if !s.journal.isDone(filepath.Base(bad)) {
+		t.Error("damaged file not journaled")
+	}
+	if os.Getuid() == 0 {
+		return // root reads files whatever their permissions
+	}
+	locked := filepath.Join(dir, flowfile.FileName(t0.Add(10*step)))
+	os.WriteFile(locked, []byte("x"), 0o000)
+	if _, err := s.Pass(context.Background()); err == nil {
+		t.Error("a file that cannot be opened now was skipped, not retried")
+	}
+}

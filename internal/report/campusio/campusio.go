@@ -224,7 +224,7 @@ func (m *Module) write(path string, ds []string, vals []float64) error {
 	if err := m.env.RRD.Create(path, m.step, m.file.Start, rrd.FlowDS(m.step, ds...), rrd.FlowScanRRAs(m.step)); err != nil {
 		return err
 	}
-	err := m.env.RRD.UpdateSpan(path, m.file.Start, t, vals...)
+	err := m.env.RRD.UpdateSpan(path, m.step, m.file.Start, t, vals...)
 	if errors.Is(err, rrd.ErrPastUpdate) {
 		if m.env.Logger != nil {
 			m.env.Logger.Debug("already reported", "rrd", path, "time", t)

@@ -481,7 +481,7 @@ func (m *Module) Report() error {
 		} else {
 			vals = []float64{f(c.bytes[0]), f(c.bytes[1]), f(c.pkts[0]), f(c.pkts[1]), f(c.flows[0]), f(c.flows[1])}
 		}
-		err := m.env.RRD.UpdateSpan(t.path, m.file.Start, when, vals...)
+		err := m.env.RRD.UpdateSpan(t.path, step, m.file.Start, when, vals...)
 		switch {
 		case errors.Is(err, errPastUpdate):
 			skipped++

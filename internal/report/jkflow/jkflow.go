@@ -116,7 +116,7 @@ func (mod *Module) Report() error {
 				continue
 			}
 			c := &d.counts[i]
-			err := mod.env.RRD.UpdateSpan(path, f.Start, f.End,
+			err := mod.env.RRD.UpdateSpan(path, step, f.Start, f.End,
 				float64(c[0]), float64(c[1]), float64(c[2]), float64(c[3]), float64(c[4]), float64(c[5]))
 			if errors.Is(err, rrd.ErrPastUpdate) {
 				skipped++
