@@ -34,7 +34,7 @@ kill -TERM $NFPID $FSPID; wait $NFPID $FSPID 2>/dev/null || true
 best() { # best-of-3 wall time in seconds of "$@"
 	b=""
 	for _ in 1 2 3; do
-		s=$(date +%s.%N); "$@" >/dev/null 2>&1 || echo "failed: $*" >&2; e=$(date +%s.%N)
+		s=$(date +%s.%N); "$@" >/dev/null 2>"$WORK/err" || { echo "failed: $*" >&2; tail -3 "$WORK/err" >&2; }; e=$(date +%s.%N)
 		t=$(echo "$e - $s" | bc)
 		if [ -z "$b" ] || [ "$(echo "$t < $b" | bc)" = 1 ]; then b=$t; fi
 	done
