@@ -26,6 +26,7 @@ import (
 	"github.com/flowscan/flowscan/internal/flow"
 	"github.com/flowscan/flowscan/internal/flowfile"
 	"github.com/flowscan/flowscan/internal/metrics"
+	"github.com/flowscan/flowscan/internal/udp"
 )
 
 // Default UDP ports: NetFlow/IPFIX's customary 2055 and sFlow's 6343. Every
@@ -95,13 +96,13 @@ type FlowSink interface {
 type Collector struct {
 	cfg     Config
 	log     *slog.Logger
-	sockets []*socket
+	sockets []*udp.Socket
 	mux     *decode.Mux
 	writer  *flowfile.Writer
 	seq     *SequenceTracker
 
-	queue   chan *batch
-	free    chan *batch
+	queue   chan *udp.Batch
+	free    chan *udp.Batch
 	rotate  chan chan error
 	stopped chan struct{} // closed when the pipeline has stopped
 
@@ -188,7 +189,7 @@ func New(ctx context.Context, cfg Config) (*Collector, error) {
 		cfg.SocketsPerAddr = min(runtime.GOMAXPROCS(0), 4)
 	}
 	if cfg.RcvBuf <= 0 {
-		cfg.RcvBuf = defaultRcvBuf
+		cfg.RcvBuf = udp.DefaultRcvBuf
 	}
 	if cfg.MaxExporters <= 0 {
 		cfg.MaxExporters = 10000
@@ -219,13 +220,13 @@ func New(ctx context.Context, cfg Config) (*Collector, error) {
 	c.loadState()
 	for _, addr := range cfg.Listen {
 		for i := 0; i < cfg.SocketsPerAddr; i++ {
-			s, got, err := listen(ctx, addr, cfg.RcvBuf)
+			s, got, err := udp.Listen(ctx, addr, cfg.RcvBuf)
 			if err != nil {
 				c.closeSockets()
 				return nil, fmt.Errorf("listen on %s: %w", addr, err)
 			}
 			if i == 0 {
-				c.log.Info("listening", "addr", s.local, "sockets", cfg.SocketsPerAddr, "rcvbuf", got)
+				c.log.Info("listening", "addr", s.Addr(), "sockets", cfg.SocketsPerAddr, "rcvbuf", got)
 				if got < cfg.RcvBuf {
 					c.log.Warn("receive buffer smaller than requested; raise net.core.rmem_max or run as root", "requested", cfg.RcvBuf, "got", got)
 				}
@@ -242,10 +243,10 @@ func New(ctx context.Context, cfg Config) (*Collector, error) {
 	// 16 batches per socket: up to 512 datagrams queued in user space on
 	// top of the kernel's receive buffer, about 4.7 MB per socket.
 	nb := 16 * len(c.sockets)
-	c.queue = make(chan *batch, nb)
-	c.free = make(chan *batch, nb+len(c.sockets))
+	c.queue = make(chan *udp.Batch, nb)
+	c.free = make(chan *udp.Batch, nb+len(c.sockets))
 	for i := 0; i < nb+len(c.sockets); i++ {
-		c.free <- newBatch()
+		c.free <- udp.NewBatch()
 	}
 	if cfg.Metrics != nil {
 		cfg.Metrics.Register(c.writeMetrics)
@@ -258,9 +259,9 @@ func (c *Collector) Addrs() []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, s := range c.sockets {
-		if !seen[s.local] {
-			seen[s.local] = true
-			out = append(out, s.local)
+		if a := s.Addr(); !seen[a] {
+			seen[a] = true
+			out = append(out, a)
 		}
 	}
 	return out
@@ -313,33 +314,33 @@ func (c *Collector) Run(ctx context.Context) error {
 
 func (c *Collector) closeSockets() {
 	for _, s := range c.sockets {
-		s.close()
+		s.Close()
 	}
 }
 
 // readLoop reads batches from one socket into the queue.
-func (c *Collector) readLoop(s *socket) {
+func (c *Collector) readLoop(s *udp.Socket) {
 	backoff := time.Millisecond
 	for {
 		b := <-c.free
-		if err := s.readBatch(b); err != nil {
+		if err := s.ReadBatch(b); err != nil {
 			c.free <- b
-			if isClosed(err) {
+			if udp.IsClosed(err) {
 				return
 			}
 			// A transient failure (ENOBUFS, ENOMEM): count it, back off
 			// and keep the socket served, or the kernel would go on
 			// hashing exporters to a socket nobody reads.
 			if c.receiveErrors.Add(1) == 1 || backoff >= time.Second {
-				c.log.Error("receive failed; retrying", "socket", s.local, "err", err)
+				c.log.Error("receive failed; retrying", "socket", s.Addr(), "err", err)
 			}
 			time.Sleep(backoff)
 			backoff = min(2*backoff, time.Second)
 			continue
 		}
 		backoff = time.Millisecond
-		if b.trunc > 0 {
-			c.truncated.Add(uint64(b.trunc))
+		if b.Truncated > 0 {
+			c.truncated.Add(uint64(b.Truncated))
 		}
 		c.queue <- b
 	}
@@ -368,17 +369,17 @@ func (c *Collector) pipeline(ctx context.Context) {
 }
 
 // handle decodes every datagram of a batch and writes the flows.
-func (c *Collector) handle(b *batch) {
+func (c *Collector) handle(b *udp.Batch) {
 	// Rotate first when the interval ended, so that this batch's exporter
 	// counters and its flows land in the same file.
 	if err := c.writer.Tick(); err != nil {
 		c.log.Error("flow file", "err", err)
 	}
 	recs := c.recs[:0]
-	pkt := decode.Packet{Received: b.recv}
-	now := b.recv.Unix()
-	for i := 0; i < b.n; i++ {
-		pkt.Data, pkt.Src = b.data(i), b.srcs[i]
+	pkt := decode.Packet{Received: b.Received}
+	now := b.Received.Unix()
+	for i := 0; i < b.N; i++ {
+		pkt.Data, pkt.Src = b.Data(i), b.Src(i)
 		if !c.allowed(pkt.Src.Addr()) {
 			c.denied.Add(1)
 			continue

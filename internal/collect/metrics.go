@@ -71,10 +71,11 @@ func (c *Collector) writeMetrics(w *metrics.Writer) {
 	drops := map[string]uint64{}
 	var addrs []string
 	for _, s := range c.sockets {
-		if _, ok := drops[s.local]; !ok {
-			addrs = append(addrs, s.local)
+		a := s.Addr()
+		if _, ok := drops[a]; !ok {
+			addrs = append(addrs, a)
 		}
-		drops[s.local] += uint64(s.drops.Load())
+		drops[a] += uint64(s.Drops())
 	}
 	for _, a := range addrs {
 		w.Sample("flowscan_socket_drops_total", metrics.Counter, "Datagrams the kernel dropped for lack of receive buffer space (SO_RXQ_OVFL), summed over the address's sockets, as of their last reads.", float64(drops[a]), metrics.L("socket", a))

@@ -104,11 +104,11 @@ func FuzzParseDestination(f *testing.F) {
 
 // receiver collects the datagrams arriving on a loopback UDP socket.
 type receiver struct {
-	conn *net.UDPConn
-	mu   sync.Mutex
-	got  [][]byte
-	srcs []netip.AddrPort
-	cond chan struct{}
+	local netip.AddrPort
+	mu    sync.Mutex
+	got   [][]byte
+	srcs  []netip.AddrPort
+	cond  chan struct{}
 }
 
 func newReceiver(t testing.TB, addr string) *receiver {
@@ -133,11 +133,11 @@ func newReceiver(t testing.TB, addr string) *receiver {
 		})
 	}()
 	t.Cleanup(func() { r.Close(); <-done })
-	rc.conn = r.conn
+	rc.local = r.Addr()
 	return rc
 }
 
-func (r *receiver) addr() netip.AddrPort { return r.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+func (r *receiver) addr() netip.AddrPort { return r.local }
 
 func (r *receiver) count() int {
 	r.mu.Lock()

@@ -1,4 +1,8 @@
-package collect
+// Package udp is flowscan's UDP receive path, shared by the collector and
+// the relay: sockets with SO_REUSEPORT, a large (forced) receive buffer and
+// the kernel's drop count (SO_RXQ_OVFL), read with recvmmsg into recycled
+// batches, allocating nothing per datagram.
+package udp
 
 import (
 	"context"
@@ -18,40 +22,49 @@ import (
 // Receive-side sizes. A slot holds one datagram; datagrams longer than a
 // slot (jumbo frames beyond 9 KB) are counted as truncated and dropped.
 const (
-	slotSize      = 9216
-	batchSlots    = 32
+	SlotSize      = 9216
+	BatchSlots    = 32
 	oobSize       = 64 // room for one SO_RXQ_OVFL control message
-	defaultRcvBuf = 4 << 20
+	DefaultRcvBuf = 4 << 20
 )
 
-// batch is a group of datagrams read by one recvmmsg call. Batches are
-// recycled between a socket reader and the pipeline through a free list.
-type batch struct {
-	buf   []byte // batchSlots * slotSize
-	n     int
-	lens  [batchSlots]int
-	srcs  [batchSlots]netip.AddrPort
-	trunc int // datagrams dropped because they did not fit a slot
-	recv  time.Time
+// Batch is a group of datagrams read by one recvmmsg call. Batches are
+// meant to be recycled (a free list), so reading allocates nothing.
+type Batch struct {
+	buf  []byte // BatchSlots * SlotSize
+	lens [BatchSlots]int
+	srcs [BatchSlots]netip.AddrPort
+	// N is the number of datagrams in the batch.
+	N int
+	// Truncated counts datagrams dropped because they did not fit a slot.
+	Truncated int
+	// Received is when the batch was read.
+	Received time.Time
 }
 
-func newBatch() *batch { return &batch{buf: make([]byte, batchSlots*slotSize)} }
+// NewBatch allocates a batch.
+func NewBatch() *Batch { return &Batch{buf: make([]byte, BatchSlots*SlotSize)} }
 
-// data returns datagram i of the batch.
-func (b *batch) data(i int) []byte { return b.buf[i*slotSize : i*slotSize+b.lens[i]] }
+// Data returns datagram i of the batch; it is valid until the batch is
+// read into again.
+func (b *Batch) Data(i int) []byte { return b.buf[i*SlotSize : i*SlotSize+b.lens[i]] }
 
-// socket is one UDP socket read with recvmmsg.
-type socket struct {
+// Src returns the sender of datagram i.
+func (b *Batch) Src(i int) netip.AddrPort { return b.srcs[i] }
+
+// Socket is one UDP socket read with recvmmsg. ReadBatch is for one
+// goroutine; Drops, Addr and Close may be called from others.
+type Socket struct {
 	conn  *net.UDPConn
 	raw   syscall.RawConn
 	local string
 
 	// recvmmsg state, allocated once.
-	hdrs  [batchSlots]unix.Mmsghdr
-	iovs  [batchSlots]unix.Iovec
-	names [batchSlots]unix.RawSockaddrInet6
-	oobs  [batchSlots][oobSize]byte
-	cur   *batch
+	hdrs  [BatchSlots]unix.Mmsghdr
+	iovs  [BatchSlots]unix.Iovec
+	names [BatchSlots]unix.RawSockaddrInet6
+	oobs  [BatchSlots][oobSize]byte
+	cur   *Batch
 	got   int
 	err   error
 	read  func(fd uintptr) bool
@@ -61,10 +74,15 @@ type socket struct {
 	drops atomic.Uint32
 }
 
-// listen opens a UDP socket on addr with SO_REUSEPORT (so several sockets
-// can share a port), a receive buffer of rcvbuf bytes (forced past
-// net.core.rmem_max when running as root) and drop reporting.
-func listen(ctx context.Context, addr string, rcvbuf int) (*socket, int, error) {
+// Listen opens a UDP socket on addr ("127.0.0.1:2055", "[::]:6343",
+// ":2055") with SO_REUSEPORT (so several sockets can share a port), a
+// receive buffer of rcvbuf bytes (DefaultRcvBuf if 0; forced past
+// net.core.rmem_max when running as root) and drop reporting. It returns
+// the receive buffer the kernel granted.
+func Listen(ctx context.Context, addr string, rcvbuf int) (*Socket, int, error) {
+	if rcvbuf <= 0 {
+		rcvbuf = DefaultRcvBuf
+	}
 	got := 0
 	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
 		var serr error
@@ -93,7 +111,7 @@ func listen(ctx context.Context, addr string, rcvbuf int) (*socket, int, error) 
 		conn.Close()
 		return nil, 0, err
 	}
-	s := &socket{conn: conn, raw: raw, local: conn.LocalAddr().String()}
+	s := &Socket{conn: conn, raw: raw, local: conn.LocalAddr().String()}
 	for i := range s.hdrs {
 		s.hdrs[i].Hdr.Iov = &s.iovs[i]
 		s.hdrs[i].Hdr.Iovlen = 1
@@ -107,16 +125,16 @@ func listen(ctx context.Context, addr string, rcvbuf int) (*socket, int, error) 
 
 // recvmmsg is the RawConn.Read callback: it fills s.cur from the socket
 // without blocking and reports false (wait for readability) on EAGAIN.
-func (s *socket) recvmmsg(fd uintptr) bool {
+func (s *Socket) recvmmsg(fd uintptr) bool {
 	b := s.cur
 	for i := range s.hdrs {
-		s.iovs[i].Base = &b.buf[i*slotSize]
-		s.iovs[i].SetLen(slotSize)
+		s.iovs[i].Base = &b.buf[i*SlotSize]
+		s.iovs[i].SetLen(SlotSize)
 		s.hdrs[i].Hdr.Namelen = uint32(unsafe.Sizeof(s.names[i]))
 		s.hdrs[i].Hdr.SetControllen(oobSize)
 		s.hdrs[i].Hdr.Flags = 0
 	}
-	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), batchSlots, unix.MSG_DONTWAIT, 0, 0)
+	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), BatchSlots, unix.MSG_DONTWAIT, 0, 0)
 	if errno == unix.EAGAIN || errno == unix.EWOULDBLOCK {
 		return false
 	}
@@ -131,41 +149,42 @@ func (s *socket) recvmmsg(fd uintptr) bool {
 	return true
 }
 
-// readBatch blocks until at least one datagram arrives and fills b with up to
-// batchSlots datagrams.
-func (s *socket) readBatch(b *batch) error {
+// ReadBatch blocks until at least one datagram arrives and fills b with up
+// to BatchSlots datagrams. After Close it returns an error for which
+// IsClosed is true.
+func (s *Socket) ReadBatch(b *Batch) error {
 	s.cur = b
-	b.n, b.trunc = 0, 0
+	b.N, b.Truncated = 0, 0
 	if err := s.raw.Read(s.read); err != nil {
 		return err
 	}
 	if s.err != nil {
 		return fmt.Errorf("recvmmsg on %s: %w", s.local, s.err)
 	}
-	b.recv = time.Now()
+	b.Received = time.Now()
 	for i := 0; i < s.got; i++ {
 		h := &s.hdrs[i]
 		if h.Hdr.Controllen > 0 {
 			s.parseControl(s.oobs[i][:h.Hdr.Controllen])
 		}
 		if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
-			b.trunc++
+			b.Truncated++
 			continue
 		}
 		if src, ok := sockaddrToAddrPort(&s.names[i]); ok {
-			if b.n != i {
-				copy(b.buf[b.n*slotSize:], b.buf[i*slotSize:i*slotSize+int(h.Len)])
+			if b.N != i {
+				copy(b.buf[b.N*SlotSize:], b.buf[i*SlotSize:i*SlotSize+int(h.Len)])
 			}
-			b.lens[b.n] = int(h.Len)
-			b.srcs[b.n] = src
-			b.n++
+			b.lens[b.N] = int(h.Len)
+			b.srcs[b.N] = src
+			b.N++
 		}
 	}
 	return nil
 }
 
 // parseControl picks the SO_RXQ_OVFL drop counter out of a control message.
-func (s *socket) parseControl(oob []byte) {
+func (s *Socket) parseControl(oob []byte) {
 	for len(oob) >= unix.SizeofCmsghdr {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
 		l := int(h.Len)
@@ -196,7 +215,15 @@ func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) (netip.AddrPort, bool) {
 	return netip.AddrPort{}, false
 }
 
-func (s *socket) close() error { return s.conn.Close() }
+// Close closes the socket; a ReadBatch in progress returns.
+func (s *Socket) Close() error { return s.conn.Close() }
 
-// isClosed reports whether err means the socket was closed on purpose.
-func isClosed(err error) bool { return errors.Is(err, net.ErrClosed) }
+// Addr returns the local address the socket is bound to.
+func (s *Socket) Addr() string { return s.local }
+
+// Drops returns the kernel's count of datagrams dropped on this socket for
+// lack of buffer space, as of the last read (SO_RXQ_OVFL).
+func (s *Socket) Drops() uint32 { return s.drops.Load() }
+
+// IsClosed reports whether err means the socket was closed on purpose.
+func IsClosed(err error) bool { return errors.Is(err, net.ErrClosed) || errors.Is(err, unix.EBADF) }

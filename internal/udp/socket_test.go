@@ -1,0 +1,68 @@
+package udp
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestReadBatch(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
+		t.Run(addr, func(t *testing.T) {
+			s, granted, err := Listen(context.Background(), addr, 1<<20)
+			if err != nil {
+				t.Skipf("listen %s: %v", addr, err)
+			}
+			defer s.Close()
+			if granted <= 0 {
+				t.Errorf("granted receive buffer %d", granted)
+			}
+			conn, err := net.Dial("udp", s.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			want := [][]byte{[]byte("one"), bytes.Repeat([]byte{7}, SlotSize), bytes.Repeat([]byte{9}, SlotSize+1), []byte("four")}
+			for _, d := range want {
+				if _, err := conn.Write(d); err != nil {
+					t.Fatal(err)
+				}
+			}
+			local := netip.MustParseAddrPort(conn.LocalAddr().String())
+			b := NewBatch()
+			var got [][]byte
+			truncated := 0
+			deadline := time.Now().Add(5 * time.Second)
+			for len(got)+truncated < len(want) && time.Now().Before(deadline) {
+				if err := s.ReadBatch(b); err != nil {
+					t.Fatal(err)
+				}
+				truncated += b.Truncated
+				for i := 0; i < b.N; i++ {
+					if b.Src(i) != local {
+						t.Errorf("source %v, want %v", b.Src(i), local)
+					}
+					got = append(got, bytes.Clone(b.Data(i)))
+				}
+			}
+			if truncated != 1 || len(got) != 3 || !bytes.Equal(got[0], want[0]) || !bytes.Equal(got[1], want[1]) || !bytes.Equal(got[2], want[3]) {
+				t.Errorf("got %d datagrams (%d truncated), want 3 intact and the oversize one truncated", len(got), truncated)
+			}
+			done := make(chan error, 1)
+			go func() { done <- s.ReadBatch(b) }()
+			time.Sleep(50 * time.Millisecond)
+			s.Close()
+			select {
+			case err := <-done:
+				if !IsClosed(err) {
+					t.Errorf("ReadBatch after Close: %v, want a closed error", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("ReadBatch did not return after Close")
+			}
+		})
+	}
+}
