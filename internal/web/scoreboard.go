@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/flowscan/flowscan/internal/report/cuflow"
 	"io/fs"
 	"net/http"
 	"net/netip"
@@ -19,34 +20,16 @@ import (
 	"time"
 )
 
-// Amounts are one direction of a host in a scoreboard (cuflow's JSON).
-type Amounts struct {
-	Bytes          uint64  `json:"bytes"`
-	Packets        uint64  `json:"packets"`
-	Flows          uint64  `json:"flows"`
-	BitsPerSec     float64 `json:"bits_per_second"`
-	PacketsPerSec  float64 `json:"packets_per_second"`
-	FlowsPerSec    float64 `json:"flows_per_second"`
-	BytesPercent   float64 `json:"bytes_percent"`
-	PacketsPercent float64 `json:"packets_percent"`
-	FlowsPercent   float64 `json:"flows_percent"`
-}
-
-// HostRow is one line of a scoreboard table.
-type HostRow struct {
-	Rank    int     `json:"rank"`
-	Address string  `json:"address"`
-	Name    string  `json:"name,omitempty"`
-	In      Amounts `json:"in"`
-	Out     Amounts `json:"out"`
-}
-
-// Table is one top-N table.
-type Table struct {
-	Direction string    `json:"direction"`
-	Metric    string    `json:"metric"`
-	Hosts     []HostRow `json:"hosts"`
-}
+// The scoreboard's rows are cuflow's own JSON types: the web reads what
+// the module writes.
+type (
+	// Amounts are one direction of a host in a scoreboard.
+	Amounts = cuflow.Amounts
+	// HostRow is one line of a scoreboard table.
+	HostRow = cuflow.HostRow
+	// Table is one top-N table.
+	Table = cuflow.Table
+)
 
 // ScoreboardPage is one file's scoreboard (cuflow's .json), with the
 // page's identifier and its neighbours for navigation.
