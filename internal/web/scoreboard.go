@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/flowscan/flowscan/internal/report/cuflow"
 	"io/fs"
 	"net/http"
 	"net/netip"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/flowscan/flowscan/internal/report/cuflow"
 )
 
 // The scoreboard's rows are cuflow's own JSON types: the web reads what
