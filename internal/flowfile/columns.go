@@ -65,8 +65,9 @@ const (
 // columnCodec holds the scratch space of one encoder or decoder; reusing it
 // makes steady-state encoding and decoding allocation-free.
 type columnCodec struct {
-	vals  []uint64
-	addrs []netip.Addr
+	vals   []uint64
+	starts []uint64
+	addrs  []netip.Addr
 }
 
 func (c *columnCodec) scratch(n int) {
@@ -327,8 +328,55 @@ func appendAddrColumn(dst []byte, addrs []netip.Addr) []byte {
 
 var errColumns = errors.New("malformed data block columns")
 
+// Columns is a set of Record fields, for decoding only some of them (see
+// Reader.SetColumns). Its bits follow the payload's column order.
+type Columns uint32
+
+// The columns of a data block, one per Record field.
+const (
+	ColExporter Columns = 1 << iota
+	ColSrcAddr
+	ColDstAddr
+	ColNextHop
+	ColStart
+	ColEnd
+	ColBytes
+	ColPackets
+	ColDomain
+	ColSamplingRate
+	ColInIf
+	ColOutIf
+	ColSrcAS
+	ColDstAS
+	ColSrcPort
+	ColDstPort
+	ColSrcVLAN
+	ColDstVLAN
+	ColProto
+	ColTOS
+	ColTCPFlags
+	ColSrcMask
+	ColDstMask
+	ColSrcMAC
+	ColDstMAC
+	// AllColumns selects every field.
+	AllColumns Columns = 1<<(numAddrColumns+numIntColumns) - 1
+)
+
+func addrColumn(col int) Columns { return 1 << col }
+func intColumn(col int) Columns  { return 1 << (numAddrColumns + col) }
+
 // decodeColumns appends the n records encoded in raw to dst.
 func (c *columnCodec) decodeColumns(dst []flow.Record, raw []byte, n int, base int64) ([]flow.Record, error) {
+	return c.decodeSelected(dst, raw, n, base, AllColumns)
+}
+
+// decodeSelected appends the n records encoded in raw to dst, setting
+// only the fields in cols; the appended records' other fields keep what
+// dst's spare capacity held (zero in new memory). Unselected columns are
+// skipped but checked as strictly as decoding them would, so every
+// selection accepts exactly the payloads a full decode accepts.
+func (c *columnCodec) decodeSelected(dst []flow.Record, raw []byte, n int, base int64, cols Columns) ([]flow.Record, error) {
 	c.scratch(n)
 	old := len(dst)
 	if cap(dst)-old < n {
@@ -340,6 +388,13 @@ func (c *columnCodec) decodeColumns(dst []flow.Record, raw []byte, n int, base i
 	out := dst[old:]
 	var err error
 	for col := range numAddrColumns {
+		if cols&addrColumn(col) == 0 {
+			raw, err = skipAddrColumn(raw, n)
+			if err != nil {
+				return dst[:old], err
+			}
+			continue
+		}
 		a := c.addrs
 		raw, err = decodeAddrColumn(raw, a)
 		if err != nil {
@@ -364,20 +419,38 @@ func (c *columnCodec) decodeColumns(dst []flow.Record, raw []byte, n int, base i
 			}
 		}
 	}
+	// End is stored relative to Start: decoding End needs the starts.
+	if cap(c.starts) < n {
+		c.starts = make([]uint64, n)
+	}
+	starts := c.starts[:n]
 	for col := range numIntColumns {
+		want := cols&intColumn(col) != 0 || col == colStart && cols&ColEnd != 0
+		if !want {
+			raw, err = skipIntColumn(raw, n, intColumnWidth[col])
+			if err != nil {
+				return dst[:old], fmt.Errorf("column %d: %w", col, err)
+			}
+			continue
+		}
 		v := c.vals
+		if col == colStart {
+			v = starts
+		}
 		raw, err = decodeIntColumn(raw, v, intColumnWidth[col])
 		if err != nil {
 			return dst[:old], fmt.Errorf("column %d: %w", col, err)
 		}
 		switch col {
 		case colStart:
-			for i := range out {
-				out[i].Start = base + int64(v[i])
+			if cols&ColStart != 0 {
+				for i := range out {
+					out[i].Start = base + int64(v[i])
+				}
 			}
 		case colEnd:
 			for i := range out {
-				out[i].End = out[i].Start + unzigzag(v[i])
+				out[i].End = base + int64(starts[i]) + unzigzag(v[i])
 			}
 		case colBytes:
 			for i := range out {
@@ -461,6 +534,100 @@ func (c *columnCodec) decodeColumns(dst []flow.Record, raw []byte, n int, base i
 		return dst[:old], fmt.Errorf("%w: %d trailing bytes", errColumns, len(raw))
 	}
 	return dst, nil
+}
+
+// skipIntColumn checks the integer column of n values at the front of raw
+// as decodeIntColumn does and returns the bytes after it.
+func skipIntColumn(raw []byte, n int, maxWidth uint8) ([]byte, error) {
+	if len(raw) < 1 {
+		return raw, errColumns
+	}
+	width := raw[0]
+	raw = raw[1:]
+	if width > maxWidth {
+		return raw, fmt.Errorf("%w: width %d", errColumns, width)
+	}
+	if len(raw) < int(width)*n {
+		return raw, errColumns
+	}
+	return raw[int(width)*n:], nil
+}
+
+// Kind bytes, eight at a time.
+const (
+	allKindZero = 0
+	allKindV4   = 0x0101010101010101
+	kindHighs   = 0xfcfcfcfcfcfcfcfc // set in any byte above kindV6Zone
+)
+
+// countKinds counts the IPv4 and IPv6 addresses and the zones of an
+// address column's kind bytes, or fails on an unknown kind.
+func countKinds(kinds []byte) (n4, n6, nz int, err error) {
+	i := 0
+	for ; i+8 <= len(kinds); i += 8 {
+		w := binary.LittleEndian.Uint64(kinds[i:])
+		switch {
+		case w == allKindV4:
+			n4 += 8
+			continue
+		case w == allKindZero:
+			continue
+		case w&kindHighs != 0:
+			return 0, 0, 0, fmt.Errorf("%w: address kind above %d", errColumns, kindV6Zone)
+		}
+		for _, k := range kinds[i : i+8] {
+			switch k {
+			case kindV4:
+				n4++
+			case kindV6:
+				n6++
+			case kindV6Zone:
+				n6++
+				nz++
+			}
+		}
+	}
+	for _, k := range kinds[i:] {
+		switch k {
+		case kindZero:
+		case kindV4:
+			n4++
+		case kindV6:
+			n6++
+		case kindV6Zone:
+			n6++
+			nz++
+		default:
+			return 0, 0, 0, fmt.Errorf("%w: address kind %d", errColumns, k)
+		}
+	}
+	return n4, n6, nz, nil
+}
+
+// skipAddrColumn checks the address column of n addresses at the front of
+// raw as decodeAddrColumn does and returns the bytes after it.
+func skipAddrColumn(raw []byte, n int) ([]byte, error) {
+	if len(raw) < n {
+		return raw, errColumns
+	}
+	kinds := raw[:n]
+	raw = raw[n:]
+	n4, n6, nz, err := countKinds(kinds)
+	if err != nil {
+		return raw, err
+	}
+	if len(raw) < 4*n4+16*n6 {
+		return raw, errColumns
+	}
+	raw = raw[4*n4+16*n6:]
+	for range nz {
+		l, m := binary.Uvarint(raw)
+		if m <= 0 || l > maxZoneLen || uint64(len(raw)-m) < l {
+			return raw, fmt.Errorf("%w: bad zone", errColumns)
+		}
+		raw = raw[m+int(l):]
+	}
+	return raw, nil
 }
 
 func decodeIntColumn(raw []byte, vals []uint64, maxWidth uint8) ([]byte, error) {

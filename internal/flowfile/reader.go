@@ -182,6 +182,7 @@ type Reader struct {
 	comp   []byte
 	raw    []byte
 	codec  columnCodec
+	cols   Columns
 }
 
 // Open opens a flow file (or an in-progress .tmp file, whose Meta then
@@ -232,7 +233,7 @@ func newReader(f io.ReaderAt, size int64, path string) (*Reader, error) {
 	if complete && m.Flows != res.totals.flows {
 		return nil, fmt.Errorf("meta counts %d flows but blocks hold %d", m.Flows, res.totals.flows)
 	}
-	return &Reader{f: f, path: path, meta: m, blocks: res.blocks}, nil
+	return &Reader{f: f, path: path, meta: m, blocks: res.blocks, cols: AllColumns}, nil
 }
 
 // metaFromScan builds the Meta of a scanned file: the final meta block of a
@@ -265,6 +266,17 @@ func (r *Reader) Meta() *Meta { return r.meta }
 // Blocks returns the data blocks' index.
 func (r *Reader) Blocks() []BlockInfo { return r.blocks }
 
+// SetColumns makes Next and ReadBlock decode only the fields in cols (the
+// default is AllColumns). The appended records' other fields are not
+// written: they keep what the destination slice's spare capacity held,
+// which is zero for memory ReadBlock allocates, so a caller reusing one
+// buffer with one column set sees them zero. Skipped columns are still
+// checked, so a malformed block fails whatever the set.
+func (r *Reader) SetColumns(cols Columns) { r.cols = cols & AllColumns }
+
+// Columns returns the fields Next and ReadBlock decode.
+func (r *Reader) Columns() Columns { return r.cols }
+
 // Next appends the records of the next data block to dst and returns it;
 // it returns io.EOF after the last block.
 func (r *Reader) Next(dst []flow.Record) ([]flow.Record, error) {
@@ -276,7 +288,8 @@ func (r *Reader) Next(dst []flow.Record) ([]flow.Record, error) {
 	return r.ReadBlock(b, dst)
 }
 
-// ReadBlock appends the records of data block b (from Blocks) to dst.
+// ReadBlock appends the records of data block b (from Blocks) to dst,
+// decoding the fields chosen with SetColumns.
 func (r *Reader) ReadBlock(b BlockInfo, dst []flow.Record) ([]flow.Record, error) {
 	h := b.header
 	r.comp = readInto(r.comp, int(h.CompLen))
@@ -298,7 +311,7 @@ func (r *Reader) ReadBlock(b BlockInfo, dst []flow.Record) ([]flow.Record, error
 	if len(raw) != int(h.RawLen) {
 		return dst, fmt.Errorf("flowfile: %s: block at offset %d: length %d, header says %d", r.path, b.Offset, len(raw), h.RawLen)
 	}
-	dst, err := r.codec.decodeColumns(dst, raw, int(h.Records), h.MinStart)
+	dst, err := r.codec.decodeSelected(dst, raw, int(h.Records), h.MinStart, r.cols)
 	if err != nil {
 		return dst, fmt.Errorf("flowfile: %s: block at offset %d: %w", r.path, b.Offset, err)
 	}

@@ -212,8 +212,13 @@ type worker struct {
 	from, to int64
 	path     string
 	reader   *flowfile.Reader
-	recs     []flow.Record
-	agg      *aggregator
+	// cols are the columns read from native files: all for flow output,
+	// only those the filter, keys and counters use for aggregations.
+	cols flowfile.Columns
+	// recs is reused for every native block; with one column set, the
+	// fields outside it stay zero. ftRecs holds flow-tools records.
+	recs, ftRecs []flow.Record
+	agg          *aggregator
 }
 
 func (w *worker) close() {
@@ -232,8 +237,8 @@ func (w *worker) run(u *unit, sink func(*flow.Record)) error {
 		}
 		defer r.Close()
 		for {
-			w.recs, err = r.Next(w.recs[:0])
-			w.filter(w.recs, false, sink)
+			w.ftRecs, err = r.Next(w.ftRecs[:0])
+			w.filter(w.ftRecs, false, sink)
 			if err == io.EOF {
 				return nil
 			}
@@ -248,6 +253,7 @@ func (w *worker) run(u *unit, sink func(*flow.Record)) error {
 		if err != nil {
 			return err
 		}
+		r.SetColumns(w.cols)
 		w.reader, w.path = r, u.path
 	}
 	for _, b := range u.blocks {
@@ -284,7 +290,7 @@ func (w *worker) filter(recs []flow.Record, inside bool, sink func(*flow.Record)
 
 // each runs fn(worker, unitIndex) for every unit on the workers; results
 // are handed to fn in any order. It stops at the first error.
-func (q *Query) each(ctx context.Context, units []unit, fn func(w *worker, i int) error) error {
+func (q *Query) each(ctx context.Context, units []unit, cols flowfile.Columns, fn func(w *worker, i int) error) error {
 	atomic.StoreUint64(&q.progress.Units, uint64(len(units)))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -297,7 +303,7 @@ func (q *Query) each(ctx context.Context, units []unit, fn func(w *worker, i int
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := &worker{q: q, from: from, to: to}
+			w := &worker{q: q, from: from, to: to, cols: cols}
 			defer w.close()
 			for ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
@@ -339,7 +345,7 @@ func (q *Query) Aggregate(ctx context.Context, spec AggregateSpec) (*Result, err
 	}
 	var aggs []*aggregator
 	var mu sync.Mutex
-	err = q.each(ctx, units, func(w *worker, i int) error {
+	err = q.each(ctx, units, aggregateColumns(q.Filter, spec.Keys), func(w *worker, i int) error {
 		if w.agg == nil {
 			w.agg = newAggregator(spec.Keys)
 			mu.Lock()
@@ -361,6 +367,17 @@ func (q *Query) Aggregate(ctx context.Context, spec AggregateSpec) (*Result, err
 		}
 	}
 	return total.topN(spec.Order, spec.Limit), nil
+}
+
+// aggregateColumns are the columns an aggregation reads: the window's
+// Start, the counters' Start, End, Bytes and Packets, the filter's and
+// the keys' fields.
+func aggregateColumns(f *Filter, keys []KeyField) flowfile.Columns {
+	cols := flowfile.ColStart | flowfile.ColEnd | flowfile.ColBytes | flowfile.ColPackets | f.columns()
+	for _, k := range keys {
+		cols |= fieldColumns[k.f]
+	}
+	return cols
 }
 
 // Flows calls fn with the matching flows, batch by batch, in archive
@@ -414,7 +431,7 @@ func (q *Query) Flows(ctx context.Context, fn func(batch []flow.Record) error) e
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := &worker{q: q, from: from, to: to}
+			w := &worker{q: q, from: from, to: to, cols: flowfile.AllColumns}
 			defer w.close()
 			for i := range jobs {
 				out := pool.Get().([]flow.Record)[:0]

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/flowscan/flowscan/internal/flow"
+	"github.com/flowscan/flowscan/internal/flowfile"
 )
 
 // field names a value of flow.Record that predicates and keys read.
@@ -37,6 +38,33 @@ const (
 	fieldPPS
 	fieldBPP
 )
+
+// fieldColumns are the flow file columns each field is computed from.
+var fieldColumns = [...]flowfile.Columns{
+	fieldSrcAddr:  flowfile.ColSrcAddr,
+	fieldDstAddr:  flowfile.ColDstAddr,
+	fieldExporter: flowfile.ColExporter,
+	fieldNextHop:  flowfile.ColNextHop,
+	fieldSrcPort:  flowfile.ColSrcPort,
+	fieldDstPort:  flowfile.ColDstPort,
+	fieldProto:    flowfile.ColProto,
+	fieldTOS:      flowfile.ColTOS,
+	fieldTCPFlags: flowfile.ColTCPFlags,
+	fieldInIf:     flowfile.ColInIf,
+	fieldOutIf:    flowfile.ColOutIf,
+	fieldSrcAS:    flowfile.ColSrcAS,
+	fieldDstAS:    flowfile.ColDstAS,
+	fieldSrcMask:  flowfile.ColSrcMask,
+	fieldDstMask:  flowfile.ColDstMask,
+	fieldSrcVLAN:  flowfile.ColSrcVLAN,
+	fieldDstVLAN:  flowfile.ColDstVLAN,
+	fieldBytes:    flowfile.ColBytes,
+	fieldPackets:  flowfile.ColPackets,
+	fieldDuration: flowfile.ColStart | flowfile.ColEnd,
+	fieldBPS:      flowfile.ColBytes | flowfile.ColStart | flowfile.ColEnd,
+	fieldPPS:      flowfile.ColPackets | flowfile.ColStart | flowfile.ColEnd,
+	fieldBPP:      flowfile.ColBytes | flowfile.ColPackets,
+}
 
 // numValue returns a numeric field of r.
 func numValue(r *flow.Record, f field) uint64 {
@@ -294,6 +322,23 @@ func (f *Filter) String() string { return f.expr }
 // MatchAll reports whether the filter accepts every flow.
 func (f *Filter) MatchAll() bool {
 	return f == nil || len(f.prog) == 1 && f.prog[0].kind == predTrue && f.prog[0].jt == jumpAccept
+}
+
+// columns returns the flow file columns the filter reads.
+func (f *Filter) columns() flowfile.Columns {
+	var cols flowfile.Columns
+	if f == nil {
+		return 0
+	}
+	for i := range f.prog {
+		p := &f.prog[i].pred
+		switch p.kind {
+		case predIPv4, predIPv6:
+			cols |= flowfile.ColSrcAddr // Record.IsIPv6
+		}
+		cols |= fieldColumns[p.f1] | fieldColumns[p.f2]
+	}
+	return cols
 }
 
 // Match reports whether r passes the filter. A nil Filter matches all.
