@@ -152,9 +152,8 @@ func (a *aggregator) merge(o *aggregator) {
 	if a.m.len() < o.m.len() {
 		a.m, o.m = o.m, a.m
 	}
-	for i := range o.m.entries {
-		e := &o.m.entries[i]
-		a.m.get(&e.key).Merge(&e.c)
+	for k, c := range o.m.all() {
+		a.m.get(&k).Merge(c)
 	}
 }
 
@@ -234,9 +233,8 @@ func (a *aggregator) topN(order Order, n int) *Result {
 		n = groups
 	}
 	h := &rowHeap{rows: make([]Row, 0, n+1), order: order}
-	for i := range a.m.entries {
-		e := &a.m.entries[i]
-		row := Row{Key: e.key, Counters: e.c}
+	for k, c := range a.m.all() {
+		row := Row{Key: k, Counters: *c}
 		if len(h.rows) < n {
 			heap.Push(h, row)
 		} else if n > 0 && rowLess(order, &h.rows[0], &row) {
@@ -266,11 +264,10 @@ func (a *aggregator) topN(order Order, n int) *Result {
 		for i := range rows {
 			listed[rows[i].Key] = struct{}{}
 		}
-		for i := range a.m.entries {
-			e := &a.m.entries[i]
-			if _, ok := listed[e.key]; !ok {
-				res.Other.First = min(res.Other.First, e.c.First)
-				res.Other.Last = max(res.Other.Last, e.c.Last)
+		for k, c := range a.m.all() {
+			if _, ok := listed[k]; !ok {
+				res.Other.First = min(res.Other.First, c.First)
+				res.Other.Last = max(res.Other.Last, c.Last)
 			}
 		}
 	}
