@@ -68,6 +68,7 @@ type columnCodec struct {
 	vals   []uint64
 	starts []uint64
 	addrs  []netip.Addr
+	layout blockLayout
 }
 
 func (c *columnCodec) scratch(n int) {
@@ -366,17 +367,12 @@ const (
 func addrColumn(col int) Columns { return 1 << col }
 func intColumn(col int) Columns  { return 1 << (numAddrColumns + col) }
 
-// decodeColumns appends the n records encoded in raw to dst.
+// decodeColumns appends the n records encoded in raw to dst, column by
+// column over the whole block. The readers use decodeSelected and
+// scanSelected; this straightforward decoder is their reference in tests
+// and fuzzing.
 func (c *columnCodec) decodeColumns(dst []flow.Record, raw []byte, n int, base int64) ([]flow.Record, error) {
-	return c.decodeSelected(dst, raw, n, base, AllColumns)
-}
-
-// decodeSelected appends the n records encoded in raw to dst, setting
-// only the fields in cols; the appended records' other fields keep what
-// dst's spare capacity held (zero in new memory). Unselected columns are
-// skipped but checked as strictly as decoding them would, so every
-// selection accepts exactly the payloads a full decode accepts.
-func (c *columnCodec) decodeSelected(dst []flow.Record, raw []byte, n int, base int64, cols Columns) ([]flow.Record, error) {
+	const cols = AllColumns
 	c.scratch(n)
 	old := len(dst)
 	if cap(dst)-old < n {
@@ -534,6 +530,320 @@ func (c *columnCodec) decodeSelected(dst []flow.Record, raw []byte, n int, base 
 		return dst[:old], fmt.Errorf("%w: %d trailing bytes", errColumns, len(raw))
 	}
 	return dst, nil
+}
+
+// decodeSelected appends the n records encoded in raw to dst, setting
+// only the fields in cols; the appended records' other fields keep what
+// dst's spare capacity held (zero in new memory). Unselected columns are
+// skipped but checked as strictly as decoding them would, so every
+// selection accepts exactly the payloads a full decode accepts.
+func (c *columnCodec) decodeSelected(dst []flow.Record, raw []byte, n int, base int64, cols Columns) ([]flow.Record, error) {
+	if err := c.locate(raw, n, base); err != nil {
+		return dst, err
+	}
+	old := len(dst)
+	if cap(dst)-old < n {
+		bigger := make([]flow.Record, old, old+n+old/4)
+		copy(bigger, dst)
+		dst = bigger
+	}
+	dst = dst[:old+n]
+	c.decodeRange(dst[old:], 0, cols)
+	return dst, nil
+}
+
+// scanSelected decodes the n records encoded in raw into buf, len(buf)
+// records at a time, setting only the fields in cols, and calls fn with
+// each run of records in order. The whole payload is checked first (as
+// decodeSelected checks it), so on error fn is never called. Decoding a
+// run that fits in the CPU cache and using it at once is faster than
+// decoding a whole block into memory and then reading it back.
+func (c *columnCodec) scanSelected(buf []flow.Record, raw []byte, n int, base int64, cols Columns, fn func([]flow.Record)) error {
+	if len(buf) == 0 {
+		return errors.New("scanSelected: empty buffer")
+	}
+	if err := c.locate(raw, n, base); err != nil {
+		return err
+	}
+	for lo := 0; lo < n; lo += len(buf) {
+		out := buf[:min(len(buf), n-lo)]
+		c.decodeRange(out, lo, cols)
+		fn(out)
+	}
+	return nil
+}
+
+// addrLayout is where one address column's parts lie in a payload, and
+// how far decodeRange has read it.
+type addrLayout struct {
+	kinds, p4, p6 []byte
+	n4, n6        int
+	// j4 and j6 count the IPv4 and IPv6 addresses before the next record
+	// to decode; zones holds the zone names from there on.
+	j4, j6 int
+	zones  []byte
+}
+
+// intLayout is where one integer column's byte planes lie in a payload.
+type intLayout struct {
+	width  int
+	planes []byte // width planes of n bytes
+}
+
+// blockLayout is a checked payload's columns, set by locate.
+type blockLayout struct {
+	n     int
+	base  int64
+	addrs [numAddrColumns]addrLayout
+	ints  [numIntColumns]intLayout
+}
+
+// locate checks the whole payload of n records (as a full decode would)
+// and records where its columns lie in c.layout, for decodeRange.
+func (c *columnCodec) locate(raw []byte, n int, base int64) error {
+	l := &c.layout
+	l.n, l.base = n, base
+	for col := range numAddrColumns {
+		a := &l.addrs[col]
+		if len(raw) < n {
+			return errColumns
+		}
+		a.kinds = raw[:n]
+		raw = raw[n:]
+		n4, n6, nz, err := countKinds(a.kinds)
+		if err != nil {
+			return err
+		}
+		if len(raw) < 4*n4+16*n6 {
+			return errColumns
+		}
+		a.n4, a.n6, a.j4, a.j6 = n4, n6, 0, 0
+		a.p4 = raw[:4*n4]
+		a.p6 = raw[4*n4 : 4*n4+16*n6]
+		raw = raw[4*n4+16*n6:]
+		zones := raw
+		for range nz {
+			l, m := binary.Uvarint(raw)
+			if m <= 0 || l > maxZoneLen || uint64(len(raw)-m) < l {
+				return fmt.Errorf("%w: bad zone", errColumns)
+			}
+			raw = raw[m+int(l):]
+		}
+		a.zones = zones[:len(zones)-len(raw)]
+	}
+	for col := range numIntColumns {
+		if len(raw) < 1 {
+			return fmt.Errorf("column %d: %w", col, errColumns)
+		}
+		width := raw[0]
+		raw = raw[1:]
+		if width > intColumnWidth[col] {
+			return fmt.Errorf("column %d: %w: width %d", col, errColumns, width)
+		}
+		if len(raw) < int(width)*n {
+			return fmt.Errorf("column %d: %w", col, errColumns)
+		}
+		l.ints[col] = intLayout{width: int(width), planes: raw[:int(width)*n]}
+		raw = raw[int(width)*n:]
+	}
+	if len(raw) != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", errColumns, len(raw))
+	}
+	return nil
+}
+
+// decodeRange sets the fields in cols of out to records lo..lo+len(out)
+// of the payload located last. Ranges must follow each other from 0 with
+// the same cols (the address columns are read in order); locate checked
+// everything, so it cannot fail.
+func (c *columnCodec) decodeRange(out []flow.Record, lo int, cols Columns) {
+	l := &c.layout
+	n := len(out)
+	c.scratch(n)
+	for col := range numAddrColumns {
+		a := &l.addrs[col]
+		if cols&addrColumn(col) == 0 {
+			continue // cols is the same for every range of a block
+		}
+		addrs := c.addrs
+		a.decode(addrs, lo)
+		switch col {
+		case addrExporter:
+			for i := range out {
+				out[i].Exporter = addrs[i]
+			}
+		case addrSrc:
+			for i := range out {
+				out[i].SrcAddr = addrs[i]
+			}
+		case addrDst:
+			for i := range out {
+				out[i].DstAddr = addrs[i]
+			}
+		case addrNextHop:
+			for i := range out {
+				out[i].NextHop = addrs[i]
+			}
+		}
+	}
+	// End is stored relative to Start: decoding End needs the starts.
+	if cap(c.starts) < n {
+		c.starts = make([]uint64, n)
+	}
+	starts := c.starts[:n]
+	base := l.base
+	for col := range numIntColumns {
+		if cols&intColumn(col) == 0 && (col != colStart || cols&ColEnd == 0) {
+			continue
+		}
+		v := c.vals
+		if col == colStart {
+			v = starts
+		}
+		l.ints[col].decode(v, lo, l.n)
+		switch col {
+		case colStart:
+			if cols&ColStart != 0 {
+				for i := range out {
+					out[i].Start = base + int64(v[i])
+				}
+			}
+		case colEnd:
+			for i := range out {
+				out[i].End = base + int64(starts[i]) + unzigzag(v[i])
+			}
+		case colBytes:
+			for i := range out {
+				out[i].Bytes = v[i]
+			}
+		case colPackets:
+			for i := range out {
+				out[i].Packets = v[i]
+			}
+		case colDomain:
+			for i := range out {
+				out[i].Domain = uint32(v[i])
+			}
+		case colSamplingRate:
+			for i := range out {
+				out[i].SamplingRate = uint32(v[i])
+			}
+		case colInIf:
+			for i := range out {
+				out[i].InIf = uint32(v[i])
+			}
+		case colOutIf:
+			for i := range out {
+				out[i].OutIf = uint32(v[i])
+			}
+		case colSrcAS:
+			for i := range out {
+				out[i].SrcAS = uint32(v[i])
+			}
+		case colDstAS:
+			for i := range out {
+				out[i].DstAS = uint32(v[i])
+			}
+		case colSrcPort:
+			for i := range out {
+				out[i].SrcPort = uint16(v[i])
+			}
+		case colDstPort:
+			for i := range out {
+				out[i].DstPort = uint16(v[i])
+			}
+		case colSrcVLAN:
+			for i := range out {
+				out[i].SrcVLAN = uint16(v[i])
+			}
+		case colDstVLAN:
+			for i := range out {
+				out[i].DstVLAN = uint16(v[i])
+			}
+		case colProto:
+			for i := range out {
+				out[i].Proto = uint8(v[i])
+			}
+		case colTOS:
+			for i := range out {
+				out[i].TOS = uint8(v[i])
+			}
+		case colTCPFlags:
+			for i := range out {
+				out[i].TCPFlags = uint8(v[i])
+			}
+		case colSrcMask:
+			for i := range out {
+				out[i].SrcMask = uint8(v[i])
+			}
+		case colDstMask:
+			for i := range out {
+				out[i].DstMask = uint8(v[i])
+			}
+		case colSrcMAC:
+			for i := range out {
+				out[i].SrcMAC = uintToMAC(v[i])
+			}
+		case colDstMAC:
+			for i := range out {
+				out[i].DstMAC = uintToMAC(v[i])
+			}
+		}
+	}
+}
+
+// decode sets vals to values lo..lo+len(vals) of a column of n values.
+func (c *intLayout) decode(vals []uint64, lo, n int) {
+	if c.width == 0 {
+		clear(vals)
+		return
+	}
+	hi := lo + len(vals)
+	for i, b := range c.planes[lo:hi] {
+		vals[i] = uint64(b)
+	}
+	for p := 1; p < c.width; p++ {
+		shift := uint(8 * p)
+		for i, b := range c.planes[p*n+lo : p*n+hi] {
+			vals[i] |= uint64(b) << shift
+		}
+	}
+}
+
+// decode sets addrs to addresses lo..lo+len(addrs) of the column and
+// moves its cursors past them.
+func (a *addrLayout) decode(addrs []netip.Addr, lo int) {
+	p4, p6, n4, n6 := a.p4, a.p6, a.n4, a.n6
+	j4, j6 := a.j4, a.j6
+	for i, k := range a.kinds[lo : lo+len(addrs)] {
+		switch k {
+		case kindZero:
+			addrs[i] = netip.Addr{}
+		case kindV4:
+			addrs[i] = netip.AddrFrom4([4]byte{p4[j4], p4[n4+j4], p4[2*n4+j4], p4[3*n4+j4]})
+			j4++
+		default:
+			var b [16]byte
+			for p := range 16 {
+				b[p] = p6[p*n6+j6]
+			}
+			j6++
+			addr := netip.AddrFrom16(b)
+			if k == kindV6Zone {
+				var zone []byte
+				zone, a.zones = nextZone(a.zones)
+				addr = addr.WithZone(string(zone))
+			}
+			addrs[i] = addr
+		}
+	}
+	a.j4, a.j6 = j4, j6
+}
+
+// nextZone splits a checked zone list into its first name and the rest.
+func nextZone(zones []byte) (zone, rest []byte) {
+	l, m := binary.Uvarint(zones)
+	return zones[m : m+int(l)], zones[m+int(l):]
 }
 
 // skipIntColumn checks the integer column of n values at the front of raw

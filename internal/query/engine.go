@@ -24,6 +24,11 @@ const DefaultLag = 30 * time.Minute
 // blocksPerUnit is the number of native blocks one worker reads as a unit.
 const blocksPerUnit = 2
 
+// scanRecords is the number of records decoded at a time from a native
+// block (flowfile.Reader.ScanBlock): about 190 KB, which stays in the CPU
+// cache until the filter and the aggregation have used them.
+const scanRecords = 1024
+
 // Query selects flows from flow archives: native flow files and
 // flow-tools files found under Dirs, within a time window, through a
 // filter. Its methods may be called once each; they run workers over
@@ -215,8 +220,9 @@ type worker struct {
 	// cols are the columns read from native files: all for flow output,
 	// only those the filter, keys and counters use for aggregations.
 	cols flowfile.Columns
-	// recs is reused for every native block; with one column set, the
-	// fields outside it stay zero. ftRecs holds flow-tools records.
+	// recs holds scanRecords records: native blocks are decoded into it
+	// a run at a time; with one column set, the fields outside it stay
+	// zero. ftRecs holds flow-tools records.
 	recs, ftRecs []flow.Record
 	agg          *aggregator
 }
@@ -256,13 +262,14 @@ func (w *worker) run(u *unit, sink func(*flow.Record)) error {
 		r.SetColumns(w.cols)
 		w.reader, w.path = r, u.path
 	}
+	if w.recs == nil {
+		w.recs = make([]flow.Record, scanRecords)
+	}
+	inside := u.inside
 	for _, b := range u.blocks {
-		var err error
-		w.recs, err = w.reader.ReadBlock(b, w.recs[:0])
-		if err != nil {
+		if err := w.reader.ScanBlock(b, w.recs, func(recs []flow.Record) { w.filter(recs, inside, sink) }); err != nil {
 			return err
 		}
-		w.filter(w.recs, u.inside, sink)
 	}
 	return nil
 }
