@@ -118,6 +118,9 @@ type aggregator struct {
 	keys  []KeyField
 	m     *keyTable
 	total Counters
+	// batchKeys and batchTags are addBatch's scratch space.
+	batchKeys []Key
+	batchTags []uint32
 }
 
 func newAggregator(keys []KeyField) *aggregator {
@@ -145,6 +148,32 @@ func (a *aggregator) add(r *flow.Record) {
 	}
 	k := makeKey(r, a.keys)
 	a.m.get(&k).Add(r)
+}
+
+// addBatch counts recs[i] for each i in sel, as add does. It builds all
+// the keys first and touches their table slots and entries before
+// counting, so that the cache misses of a batch overlap instead of
+// following one another.
+func (a *aggregator) addBatch(recs []flow.Record, sel []int32) {
+	for _, i := range sel {
+		a.total.Add(&recs[i])
+	}
+	if a.keys == nil {
+		return
+	}
+	if cap(a.batchKeys) < len(sel) {
+		a.batchKeys = make([]Key, len(sel))
+		a.batchTags = make([]uint32, len(sel))
+	}
+	keys, tags := a.batchKeys[:len(sel)], a.batchTags[:len(sel)]
+	for j, i := range sel {
+		keys[j] = makeKey(&recs[i], a.keys)
+		tags[j] = a.m.tag(&keys[j])
+	}
+	a.m.touch(tags)
+	for j, i := range sel {
+		a.m.getTagged(&keys[j], tags[j]).Add(&recs[i])
+	}
 }
 
 func (a *aggregator) merge(o *aggregator) {

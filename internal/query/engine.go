@@ -224,7 +224,9 @@ type worker struct {
 	// a run at a time; with one column set, the fields outside it stay
 	// zero. ftRecs holds flow-tools records.
 	recs, ftRecs []flow.Record
-	agg          *aggregator
+	// sel indexes the records of a run that passed the filter.
+	sel []int32
+	agg *aggregator
 }
 
 func (w *worker) close() {
@@ -234,8 +236,12 @@ func (w *worker) close() {
 	}
 }
 
-// run reads unit u and calls sink with each matching flow.
-func (w *worker) run(u *unit, sink func(*flow.Record)) error {
+// batchSink receives the matching flows of a run of records: recs[i] for
+// each i in sel, in order.
+type batchSink func(recs []flow.Record, sel []int32)
+
+// run reads unit u and calls sink with the matching flows, run by run.
+func (w *worker) run(u *unit, sink batchSink) error {
 	if u.flowTools {
 		r, err := flowtools.Open(u.path)
 		if err != nil {
@@ -274,12 +280,15 @@ func (w *worker) run(u *unit, sink func(*flow.Record)) error {
 	return nil
 }
 
-func (w *worker) filter(recs []flow.Record, inside bool, sink func(*flow.Record)) {
+func (w *worker) filter(recs []flow.Record, inside bool, sink batchSink) {
 	f := w.q.Filter
 	if f.MatchAll() {
 		f = nil
 	}
-	matched := 0
+	if cap(w.sel) < len(recs) {
+		w.sel = make([]int32, len(recs))
+	}
+	sel := w.sel[:0]
 	for i := range recs {
 		r := &recs[i]
 		if !inside && (r.Start < w.from || r.Start >= w.to) {
@@ -288,11 +297,13 @@ func (w *worker) filter(recs []flow.Record, inside bool, sink func(*flow.Record)
 		if f != nil && !f.Match(r) {
 			continue
 		}
-		matched++
-		sink(r)
+		sel = append(sel, int32(i))
+	}
+	if len(sel) > 0 {
+		sink(recs, sel)
 	}
 	atomic.AddUint64(&w.q.progress.Read, uint64(len(recs)))
-	atomic.AddUint64(&w.q.progress.Matched, uint64(matched))
+	atomic.AddUint64(&w.q.progress.Matched, uint64(len(sel)))
 }
 
 // each runs fn(worker, unitIndex) for every unit on the workers; results
@@ -359,7 +370,7 @@ func (q *Query) Aggregate(ctx context.Context, spec AggregateSpec) (*Result, err
 			aggs = append(aggs, w.agg)
 			mu.Unlock()
 		}
-		return w.run(&units[i], w.agg.add)
+		return w.run(&units[i], w.agg.addBatch)
 	})
 	if err != nil {
 		return nil, err
@@ -442,7 +453,11 @@ func (q *Query) Flows(ctx context.Context, fn func(batch []flow.Record) error) e
 			defer w.close()
 			for i := range jobs {
 				out := pool.Get().([]flow.Record)[:0]
-				err := w.run(&units[i], func(r *flow.Record) { out = append(out, *r) })
+				err := w.run(&units[i], func(recs []flow.Record, sel []int32) {
+					for _, j := range sel {
+						out = append(out, recs[j])
+					}
+				})
 				results[i] <- result{out, err}
 				atomic.AddUint64(&q.progress.UnitsDone, 1)
 			}

@@ -23,6 +23,8 @@ type keyTable struct {
 	slots   []uint64
 	n       int
 	entries [][]uint64 // chunks of chunkEntries entries
+	// touched sums what touch read, so that its loads are kept.
+	touched uint64
 }
 
 const (
@@ -82,8 +84,25 @@ func (t *keyTable) equal(e []uint64, k *Key) bool {
 
 // get returns the counters of k, adding a zero entry when k is new. The
 // pointer stays valid while the table grows.
-func (t *keyTable) get(k *Key) *Counters {
-	tag := t.tag(k)
+func (t *keyTable) get(k *Key) *Counters { return t.getTagged(k, t.tag(k)) }
+
+// touch reads the home slots of tags and the entries they point to,
+// without changing anything: independent loads whose cache misses the CPU
+// serves in parallel, so that the lookups that follow find them cached.
+func (t *keyTable) touch(tags []uint32) {
+	mask := uint32(len(t.slots) - 1)
+	var sum uint64
+	for _, tag := range tags {
+		if s := t.slots[tag&mask]; s != 0 {
+			n := int(uint32(s)) - 1
+			sum += t.entries[n>>chunkBits][(n&(chunkEntries-1))*t.stride]
+		}
+	}
+	t.touched += sum
+}
+
+// getTagged is get for a key whose tag is known.
+func (t *keyTable) getTagged(k *Key, tag uint32) *Counters {
 	mask := uint32(len(t.slots) - 1)
 	for i := tag & mask; ; i = (i + 1) & mask {
 		s := t.slots[i]
