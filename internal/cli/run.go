@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/signal"
 	"sync"
 	"syscall"
@@ -52,6 +53,11 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	sf.logLevel = cf.logLevel
 	if len(sf.classes) == 0 && len(cfg.Scan.ReportClasses) == 0 && sf.cuflow == "" {
 		sf.classes = stringList{"cuflow"}
+	}
+	// The collector creates the flow directory too, but the scanner
+	// opens it first.
+	if err := os.MkdirAll(cf.dir, 0o755); err != nil {
+		return err
 	}
 	s, err := sf.scanner(cfg, logger, cf.interval)
 	if err != nil {
