@@ -350,6 +350,7 @@ func (c *Collector) readLoop(s *udp.Socket) {
 func (c *Collector) pipeline(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	lastEvict := time.Now()
 	for {
 		select {
 		case b, ok := <-c.queue:
@@ -358,9 +359,13 @@ func (c *Collector) pipeline(ctx context.Context) {
 			}
 			c.handle(b)
 			c.free <- b
-		case <-tick.C:
+		case now := <-tick.C:
 			if err := c.writer.Tick(); err != nil {
 				c.log.Error("flow file", "err", err)
+			}
+			if now.Sub(lastEvict) >= evictEvery {
+				lastEvict = now
+				c.evictIdle(now.Add(-idleExporter))
 			}
 		case done := <-c.rotate:
 			done <- c.writer.Rotate()
@@ -378,6 +383,7 @@ func (c *Collector) handle(b *udp.Batch) {
 	recs := c.recs[:0]
 	pkt := decode.Packet{Received: b.Received}
 	now := b.Received.Unix()
+	c.seq.Now = now
 	for i := 0; i < b.N; i++ {
 		pkt.Data, pkt.Src = b.Data(i), b.Src(i)
 		if !c.allowed(pkt.Src.Addr()) {
@@ -437,6 +443,27 @@ func (c *Collector) handle(b *udp.Batch) {
 		}
 	}
 	c.recs = recs[:0]
+}
+
+// Exporters silent for idleExporter are forgotten (checked every
+// evictEvery), so a burst of spoofed sources cannot fill the bookkeeping
+// for good. Their counters restart at zero if they come back.
+const (
+	idleExporter = 24 * time.Hour
+	evictEvery   = time.Minute
+)
+
+// evictIdle forgets exporters and sequence spaces last seen before cutoff.
+func (c *Collector) evictIdle(cutoff time.Time) {
+	limit := cutoff.Unix()
+	c.expMu.Lock()
+	for k, ec := range c.exporters {
+		if ec.lastSeen.Load() < limit {
+			delete(c.exporters, k)
+		}
+	}
+	c.expMu.Unlock()
+	c.seq.Evict(cutoff)
 }
 
 func (c *Collector) allowed(a netip.Addr) bool {

@@ -2,6 +2,7 @@ package collect
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/flowscan/flowscan/internal/decode"
 )
@@ -24,6 +25,7 @@ type seqKey struct {
 
 // seqState follows one sequence space.
 type seqState struct {
+	lastSeen              int64 // Unix seconds, for eviction
 	prevSeq               uint32
 	prevAdvance, prevData uint32
 	valid                 bool
@@ -77,12 +79,25 @@ type SeqOutcome struct {
 type SequenceTracker struct {
 	spaces map[seqKey]*seqState
 	limit  int
+	// Now is the current Unix time in seconds, set by the caller once per
+	// batch; Observe stamps the spaces it sees with it for Evict.
+	Now int64
 }
 
 // NewSequenceTracker returns a tracker that follows at most limit
 // sequence spaces (a bound against spoofed-source floods).
 func NewSequenceTracker(limit int) *SequenceTracker {
 	return &SequenceTracker{spaces: make(map[seqKey]*seqState), limit: limit}
+}
+
+// Evict forgets the sequence spaces last observed before cutoff.
+func (t *SequenceTracker) Evict(cutoff time.Time) {
+	limit := cutoff.Unix()
+	for k, st := range t.spaces {
+		if st.lastSeen < limit {
+			delete(t.spaces, k)
+		}
+	}
 }
 
 // Observe checks one decoded datagram against the expected sequence.
@@ -100,6 +115,7 @@ func (t *SequenceTracker) Observe(res *decode.Result) SeqOutcome {
 		st = &seqState{}
 		t.spaces[k] = st
 	}
+	st.lastSeen = t.Now
 	if res.SeqUnit == decode.SeqDatagrams && res.Flows > 0 {
 		if st.flowsPerDatagram == 0 {
 			st.flowsPerDatagram = float64(res.Flows)

@@ -3,6 +3,7 @@ package collect
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/flowscan/flowscan/internal/decode"
 )
@@ -86,5 +87,25 @@ func TestSequenceTrackerLimit(t *testing.T) {
 	}
 	if tr.Len() != 2 {
 		t.Errorf("tracking %d spaces, limit 2", tr.Len())
+	}
+}
+
+func TestSequenceTrackerEvict(t *testing.T) {
+	tr := NewSequenceTracker(10)
+	obs := func(i byte, now int64) {
+		tr.Now = now
+		res := decode.Result{Format: decode.FormatNetFlow5, Exporter: netip.AddrFrom4([4]byte{10, 0, 0, i}), SeqUnit: decode.SeqFlows, SeqAdvance: 1, SeqExact: true}
+		tr.Observe(&res)
+	}
+	obs(1, 100)
+	obs(2, 200)
+	obs(1, 300) // exporter 1 is active again
+	tr.Evict(time.Unix(250, 0))
+	if tr.Len() != 1 {
+		t.Fatalf("%d spaces after eviction, want 1 (the active exporter)", tr.Len())
+	}
+	obs(3, 400)
+	if tr.Len() != 2 {
+		t.Errorf("%d spaces, want 2", tr.Len())
 	}
 }
