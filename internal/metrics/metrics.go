@@ -55,8 +55,9 @@ func (r *Registry) Write(w *Writer) {
 func (r *Registry) ServeHTTP(rw http.ResponseWriter, _ *http.Request) {
 	rw.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	bw := bufio.NewWriter(rw)
-	w := &Writer{w: bw, seen: map[string]bool{}}
+	w := newWriter(bw)
 	r.Write(w)
+	w.flush()
 	bw.Flush()
 }
 
@@ -64,17 +65,25 @@ func (r *Registry) ServeHTTP(rw http.ResponseWriter, _ *http.Request) {
 func (r *Registry) Text() string {
 	var sb strings.Builder
 	bw := bufio.NewWriter(&sb)
-	r.Write(&Writer{w: bw, seen: map[string]bool{}})
+	w := newWriter(bw)
+	r.Write(w)
+	w.flush()
 	bw.Flush()
 	return sb.String()
 }
 
-// Writer writes samples in the text exposition format. The HELP and TYPE
-// lines of a metric are written once, before its first sample.
+// Writer writes samples in the text exposition format. Samples of one
+// metric are kept together, with its HELP and TYPE lines once before
+// them, whatever order sources write them in (the format requires it).
 type Writer struct {
-	w    *bufio.Writer
-	seen map[string]bool
-	buf  []byte
+	w      *bufio.Writer
+	groups map[string]*strings.Builder
+	order  []string
+	buf    []byte
+}
+
+func newWriter(w *bufio.Writer) *Writer {
+	return &Writer{w: w, groups: map[string]*strings.Builder{}}
 }
 
 // Label is one name="value" pair.
@@ -86,9 +95,12 @@ func L(name, value string) Label { return Label{name, value} }
 // Sample writes one sample of metric name. help and kind are used the first
 // time name is written.
 func (w *Writer) Sample(name string, kind Kind, help string, value float64, labels ...Label) {
-	if !w.seen[name] {
-		w.seen[name] = true
-		w.w.WriteString("# HELP " + name + " " + help + "\n# TYPE " + name + " " + string(kind) + "\n")
+	g := w.groups[name]
+	if g == nil {
+		g = &strings.Builder{}
+		g.WriteString("# HELP " + name + " " + help + "\n# TYPE " + name + " " + string(kind) + "\n")
+		w.groups[name] = g
+		w.order = append(w.order, name)
 	}
 	b := append(w.buf[:0], name...)
 	if len(labels) > 0 {
@@ -106,8 +118,15 @@ func (w *Writer) Sample(name string, kind Kind, help string, value float64, labe
 	b = append(b, ' ')
 	b = strconv.AppendFloat(b, value, 'g', -1, 64)
 	b = append(b, '\n')
-	w.w.Write(b)
+	g.Write(b)
 	w.buf = b
+}
+
+// flush writes the metrics in the order they first appeared.
+func (w *Writer) flush() {
+	for _, name := range w.order {
+		w.w.WriteString(w.groups[name].String())
+	}
 }
 
 // SortedKeys returns m's keys in order, for stable output.

@@ -25,3 +25,20 @@ func TestExposition(t *testing.T) {
 		t.Errorf("HTTP: %q %q", rec.Header().Get("Content-Type"), rec.Body.String())
 	}
 }
+
+// TestSamplesGrouped: samples of one metric written by different sources
+// (or interleaved by one) come out together.
+func TestSamplesGrouped(t *testing.T) {
+	r := NewRegistry()
+	for _, dest := range []string{"a", "b"} {
+		r.Register(func(w *Writer) {
+			w.Sample("x_total", Counter, "X.", 1, L("dest", dest))
+			w.Sample("y_total", Counter, "Y.", 2, L("dest", dest))
+		})
+	}
+	want := "# HELP x_total X.\n# TYPE x_total counter\nx_total{dest=\"a\"} 1\nx_total{dest=\"b\"} 1\n" +
+		"# HELP y_total Y.\n# TYPE y_total counter\ny_total{dest=\"a\"} 2\ny_total{dest=\"b\"} 2\n"
+	if got := r.Text(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}

@@ -402,7 +402,7 @@ func (p *parser) flags(kw token) (*node, error) {
 	}
 	var v uint64
 	if t.text[0] >= '0' && t.text[0] <= '9' {
-		n, err := strconv.ParseUint(t.text, 0, 8)
+		n, err := parseDecimalOrHex(t.text, 8)
 		if err != nil {
 			return nil, p.errAt(t, fmt.Sprintf("flags %q: not a number 0..255", t.text))
 		}
@@ -452,7 +452,7 @@ func parseNumber(s string) (uint64, error) {
 		}
 		return uint64(f * float64(mult)), nil
 	}
-	v, err := strconv.ParseUint(digits, 0, 64)
+	v, err := parseDecimalOrHex(digits, 64)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a number", s)
 	}
@@ -460,4 +460,14 @@ func parseNumber(s string) (uint64, error) {
 		return 0, fmt.Errorf("%q is too large", s)
 	}
 	return v * mult, nil
+}
+
+// parseDecimalOrHex parses a decimal number, or hexadecimal with a 0x
+// prefix. Leading zeros are decimal (port 010 is port 10, not octal 8), and
+// Go's other literal forms (0b, 0o, underscores) are refused.
+func parseDecimalOrHex(s string, bits int) (uint64, error) {
+	if h, ok := strings.CutPrefix(strings.ToLower(s), "0x"); ok {
+		return strconv.ParseUint(h, 16, bits)
+	}
+	return strconv.ParseUint(s, 10, bits)
 }

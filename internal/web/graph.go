@@ -20,6 +20,17 @@ var unitLabel = map[string]string{"bits": "bits per second", "packets": "packets
 
 // legendText escapes text for an rrdtool legend or comment (':' ends a
 // field, '\' starts an escape, '%' a format in GPRINT).
+// legendLabel fits a legend label to width characters: the raw label is
+// cut (by runes) before it is escaped, since cutting the escaped text could
+// end it in a lone backslash that swallows the `:STACK` after it.
+func legendLabel(s string, width int) string {
+	r := []rune(s)
+	if len(r) > width {
+		r = r[:width]
+	}
+	return legendText(string(r)) + strings.Repeat(" ", width-len(r))
+}
+
 func legendText(s string) string {
 	var sb strings.Builder
 	for _, c := range s {
@@ -149,13 +160,7 @@ func (s *Server) graphArgs(q *query, format string, width, height int) []string 
 				"GPRINT:vt"+name+":%8.2lf%s", "GPRINT:vS"+name+`:%6.1lf%%\l`)
 		}
 	}
-	label := func(b band) string {
-		l := legendText(b.label)
-		if len(l) > 24 {
-			l = l[:24]
-		}
-		return pad(l, 24)
-	}
+	label := func(b band) string { return legendLabel(b.label, 24) }
 	args = append(args, "COMMENT:"+legendText(fmt.Sprintf("%-28s %-3s %9s %9s %9s %9s %7s", "", "", "average", "maximum", "95th pct", "total", "share"))+`\l`)
 	// Out stacked above the axis (with the legend), then in stacked below
 	// it, then the lines.
