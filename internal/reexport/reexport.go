@@ -115,6 +115,7 @@ type Exporter struct {
 	queue   chan []flow.Record
 	free    chan []flow.Record
 	pending atomic.Int64 // flows queued and not yet sent
+	limit   int64        // the most flows that may be pending (cfg.Queue)
 
 	enc          encoder
 	setEvery     func(int) // sets the encoder's template period
@@ -181,9 +182,12 @@ func New(cfg Config) (*Exporter, error) {
 		conn.Close()
 		return nil, fmt.Errorf("re-export: a %d-byte datagram cannot hold one flow with templates", cfg.MaxDatagram)
 	}
-	chunks := (cfg.Queue + chunkFlows - 1) / chunkFlows
-	e.queue = make(chan []flow.Record, chunks)
-	e.free = make(chan []flow.Record, chunks+2)
+	// The queue is bounded in flows (cfg.Queue, checked against pending),
+	// not in chunks: the collector hands over batches of any size, so the
+	// channel has room for a chunk per flow at worst.
+	e.limit = int64(cfg.Queue)
+	e.queue = make(chan []flow.Record, cfg.Queue)
+	e.free = make(chan []flow.Record, (cfg.Queue+chunkFlows-1)/chunkFlows+2)
 	go e.run()
 	return e, nil
 }
@@ -205,6 +209,11 @@ func (e *Exporter) Flows(recs []flow.Record) {
 			chunk = make([]flow.Record, 0, chunkFlows)
 		}
 		n := min(len(recs), chunkFlows)
+		if e.pending.Load()+int64(n) > e.limit {
+			e.dropped.Add(uint64(len(recs)))
+			e.recycle(chunk)
+			return
+		}
 		chunk = append(chunk, recs[:n]...)
 		select {
 		case e.queue <- chunk:
