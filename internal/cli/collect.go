@@ -316,7 +316,7 @@ func (f *collectFlags) start(ctx context.Context, logger *slog.Logger, onComplet
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	closers = append(closers, func() error { signal.Stop(hup); return nil })
-	cs, err := counters.New(cfg.Archive.Dir, cfg.Archive.Location, logger)
+	cs, err := counters.New(cfg.Archive.Dir, cfg.Archive.Location, cfg.Archive.MaxAge, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,7 @@ import (
 type Sink struct {
 	dir     string
 	loc     *time.Location
+	maxAge  time.Duration
 	log     *slog.Logger
 	queue   chan decode.IfCounters
 	done    chan struct{}
@@ -37,8 +39,9 @@ type Sink struct {
 	line []byte
 }
 
-// New starts a sink writing under dir/counters.
-func New(dir string, loc *time.Location, logger *slog.Logger) (*Sink, error) {
+// New starts a sink writing under dir/counters. Day files older than
+// maxAge (0: keep all) are removed when a new day starts and at start.
+func New(dir string, loc *time.Location, maxAge time.Duration, logger *slog.Logger) (*Sink, error) {
 	if loc == nil {
 		loc = time.Local
 	}
@@ -49,7 +52,8 @@ func New(dir string, loc *time.Location, logger *slog.Logger) (*Sink, error) {
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		return nil, err
 	}
-	s := &Sink{dir: d, loc: loc, log: logger, queue: make(chan decode.IfCounters, 8192), done: make(chan struct{})}
+	s := &Sink{dir: d, loc: loc, log: logger, maxAge: maxAge, queue: make(chan decode.IfCounters, 8192), done: make(chan struct{})}
+	s.expire(time.Now())
 	go s.run()
 	return s, nil
 }
@@ -102,6 +106,9 @@ func (s *Sink) run() {
 func (s *Sink) write(c *decode.IfCounters) {
 	day := c.Time.In(s.loc).Format("2006-01-02")
 	if day != s.day || s.f == nil {
+		if day != s.day && s.day != "" {
+			s.expire(c.Time)
+		}
 		s.closeFile()
 		path := filepath.Join(s.dir, "counters."+day+".ndjson")
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
@@ -118,6 +125,26 @@ func (s *Sink) write(c *decode.IfCounters) {
 		return
 	}
 	s.written.Add(1)
+}
+
+// expire removes day files whose day ended more than maxAge before now.
+func (s *Sink) expire(now time.Time) {
+	if s.maxAge <= 0 {
+		return
+	}
+	names, _ := filepath.Glob(filepath.Join(s.dir, "counters.*.ndjson"))
+	for _, p := range names {
+		day := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "counters."), ".ndjson")
+		t, err := time.ParseInLocation("2006-01-02", day, s.loc)
+		if err != nil {
+			continue
+		}
+		if now.Sub(t.AddDate(0, 0, 1)) > s.maxAge {
+			if err := os.Remove(p); err != nil {
+				s.fail(err)
+			}
+		}
+	}
 }
 
 func (s *Sink) closeFile() {

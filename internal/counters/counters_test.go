@@ -14,7 +14,7 @@ import (
 
 func TestSinkWritesDailyFiles(t *testing.T) {
 	dir := t.TempDir()
-	s, err := New(dir, time.UTC, nil)
+	s, err := New(dir, time.UTC, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,5 +51,25 @@ func TestSinkWritesDailyFiles(t *testing.T) {
 	}
 	if w, d, e := s.Stats(); w != 2 || d != 0 || e != 0 {
 		t.Errorf("stats %d %d %d", w, d, e)
+	}
+}
+
+func TestSinkExpiresOldDays(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "counters"), 0o755)
+	old := filepath.Join(dir, "counters", "counters.2020-01-01.ndjson")
+	recent := filepath.Join(dir, "counters", "counters."+time.Now().UTC().Format("2006-01-02")+".ndjson")
+	os.WriteFile(old, []byte("{}\n"), 0o644)
+	os.WriteFile(recent, []byte("{}\n"), 0o644)
+	s, err := New(dir, time.UTC, 30*24*time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("a day file from 2020 survived --max-age 30d: %v", err)
+	}
+	if _, err := os.Stat(recent); err != nil {
+		t.Errorf("today's file was removed: %v", err)
 	}
 }
