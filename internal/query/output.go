@@ -51,6 +51,9 @@ func WriteResult(w io.Writer, res *Result, opt OutputOptions) error {
 		for _, k := range res.Keys {
 			hdr = append(hdr, k.Name)
 		}
+		if len(hdr) == 0 {
+			hdr = []string{"key"} // the summary row's "total"
+		}
 		bw.WriteString(strings.Join(append(hdr, rowColumns...), ",") + "\n")
 		var b []byte
 		for i := range res.Rows {
