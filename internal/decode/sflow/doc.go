@@ -50,7 +50,7 @@
 //   - NextHop, SrcMask and DstMask come from extended router data (0.0.0.0
 //     or :: means unknown).
 //   - SrcAS is the extended gateway's source AS; DstAS the last AS of the
-//     first segment of its destination AS path, or, when the path is empty
+//     last non-empty segment of its destination AS path (the origin), or, when the path is empty
 //     (the destination is local), the gateway's own AS.
 //   - Start and End are both the datagram's arrival time: sFlow samples
 //     are single packets and carry no time of their own (the header's

@@ -372,8 +372,10 @@ func (f *sampleFacts) gateway(b []byte) *decode.Error {
 	own, src := be.Uint32(rest), be.Uint32(rest[4:])
 	segments := be.Uint32(rest[12:])
 	rest = rest[16:]
+	// The destination AS is the origin: the last AS of the last non-empty
+	// segment (a path may start with confederation segments).
 	dstAS := own
-	if segments > 0 {
+	for i := uint32(0); i < segments; i++ {
 		// segment: type, AS count, AS numbers.
 		if len(rest) < 8 {
 			return decode.Errorf(format, decode.ReasonSample, "extended gateway AS path truncated")
@@ -385,6 +387,7 @@ func (f *sampleFacts) gateway(b []byte) *decode.Error {
 		if count > 0 {
 			dstAS = be.Uint32(rest[8+4*(count-1):])
 		}
+		rest = rest[8+4*count:]
 	}
 	f.rec.SrcAS, f.rec.DstAS = src, dstAS
 	return nil

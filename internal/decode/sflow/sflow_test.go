@@ -123,7 +123,7 @@ func TestDecodeFlowSamples(t *testing.T) {
 			[]flow.Record{with(func(r *flow.Record) {
 				r.SrcAddr, r.DstAddr, r.Proto, r.TOS, r.SrcPort, r.DstPort, r.TCPFlags = v4a, v4b, protoTCP, 0x10, 80, 1234, 0x11
 				r.Bytes, r.Packets, r.SamplingRate, r.InIf, r.OutIf = 512*1400, 512, 512, 1, 2
-				r.NextHop, r.SrcMask, r.DstMask, r.SrcAS, r.DstAS = netip.MustParseAddr("10.0.0.254"), 8, 24, 64501, 15169
+				r.NextHop, r.SrcMask, r.DstMask, r.SrcAS, r.DstAS = netip.MustParseAddr("10.0.0.254"), 8, 24, 64501, 65000 // the origin: the last AS of the last segment
 			})}},
 		{"sampled IPv6, Ethernet record, IPv6 router, local gateway, unknown switch VLANs",
 			flowSample(1, 1, 1, 2,
