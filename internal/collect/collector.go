@@ -25,6 +25,7 @@ import (
 	"github.com/flowscan/flowscan/internal/decode"
 	"github.com/flowscan/flowscan/internal/flow"
 	"github.com/flowscan/flowscan/internal/flowfile"
+	"github.com/flowscan/flowscan/internal/fsutil"
 	"github.com/flowscan/flowscan/internal/metrics"
 	"github.com/flowscan/flowscan/internal/udp"
 )
@@ -547,7 +548,7 @@ func (c *Collector) saveState() {
 			c.log.Error("saving decoder state", "format", f.Format, "err", err)
 			continue
 		}
-		if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+		if err := fsutil.WriteFileAtomic(path, buf.Bytes()); err != nil {
 			c.stateErrors.Add(1)
 			c.log.Error("saving decoder state", "format", f.Format, "err", err)
 			continue
@@ -577,25 +578,4 @@ func (c *Collector) loadState() {
 		c.savedGen[path] = st.StateGeneration()
 		c.log.Info("restored decoder state", "format", f.Format, "templates", st.TemplateCount())
 	}
-}
-
-// writeFileAtomic replaces path with data so that a crash leaves either the
-// old or the new content.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
+	"github.com/flowscan/flowscan/internal/fsutil"
 	"github.com/flowscan/flowscan/internal/report"
 )
 
@@ -134,32 +134,8 @@ func WriteTopReport(base string, rep *TopReport) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(base+".html", h.Bytes()); err != nil {
+	if err := fsutil.WriteFileAtomic(base+".html", h.Bytes()); err != nil {
 		return err
 	}
-	return writeAtomic(base+".json", append(j, '\n'))
-}
-
-func writeAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return fsutil.WriteFileAtomic(base+".json", append(j, '\n'))
 }

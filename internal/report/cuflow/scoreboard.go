@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowscan/flowscan/internal/fsutil"
 	"github.com/flowscan/flowscan/internal/report"
 )
 
@@ -285,14 +286,14 @@ func (b *scoreboard) writePage(f *report.File, page *ScoreboardPage) error {
 	if err := pageTemplate.Execute(&buf, page); err != nil {
 		return fmt.Errorf("cuflow scoreboard: %w", err)
 	}
-	if err := writeFileAtomic(htmlPath, buf.Bytes()); err != nil {
+	if err := fsutil.WriteFileAtomic(htmlPath, buf.Bytes()); err != nil {
 		return err
 	}
 	js, err := json.MarshalIndent(page, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(strings.TrimSuffix(htmlPath, ".html")+".json", append(js, '\n')); err != nil {
+	if err := fsutil.WriteFileAtomic(strings.TrimSuffix(htmlPath, ".html")+".json", append(js, '\n')); err != nil {
 		return err
 	}
 	if b.sb.CurrentLink != "" {
@@ -346,32 +347,6 @@ func (b *scoreboard) names(shown map[int]bool) map[netip.Addr]string {
 	}
 	wg.Wait()
 	return out
-}
-
-// writeFileAtomic replaces path with data (write to a temporary file in
-// the same directory, then rename).
-func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }
 
 // relink points the symbolic link link at target atomically (new link,
@@ -494,7 +469,7 @@ func (d *aggData) write(path string) error {
 			h.c.bytes[0], h.c.pkts[0], h.c.flows[0], h.c.bytes[1], h.c.pkts[1], h.c.flows[1],
 			strconv.FormatFloat(h.seconds, 'f', -1, 64))
 	}
-	return writeFileAtomic(path, []byte(sb.String()))
+	return fsutil.WriteFileAtomic(path, []byte(sb.String()))
 }
 
 // aggregate adds the shown hosts of this file to the running totals
@@ -600,7 +575,7 @@ func (b *scoreboard) writeAggregatePage(d *aggData) error {
 	if err := aggregateTemplate.Execute(&buf, &page); err != nil {
 		return fmt.Errorf("cuflow aggregate: %w", err)
 	}
-	return writeFileAtomic(resolve(b.m.env.BaseDir, b.agg.OutFile), buf.Bytes())
+	return fsutil.WriteFileAtomic(resolve(b.m.env.BaseDir, b.agg.OutFile), buf.Bytes())
 }
 
 var templateFuncs = template.FuncMap{

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowscan/flowscan/internal/flow"
+	"github.com/flowscan/flowscan/internal/fsutil"
 	"github.com/flowscan/flowscan/internal/report"
 )
 
@@ -179,39 +180,13 @@ func (s *scoreboard) write(dir, direction string, f *report.File, secs float64) 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(dir, "scoreboard.json"), append(js, '\n')); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, "scoreboard.json"), append(js, '\n')); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, "scoreboard.html"), page.Bytes())
+	return fsutil.WriteFileAtomic(filepath.Join(dir, "scoreboard.html"), page.Bytes())
 }
 
 type tableArgs struct {
 	Title string
 	Rows  []Entry
-}
-
-// writeAtomic replaces path with data through a temporary file and a
-// rename, so readers never see a partial file.
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }
