@@ -53,13 +53,13 @@ func TestParseSizeAndAge(t *testing.T) {
 	}
 	ages := map[string]time.Duration{"30d": 30 * 24 * time.Hour, "2w": 14 * 24 * time.Hour, "12h": 12 * time.Hour, "90m": 90 * time.Minute}
 	for in, want := range ages {
-		if got, err := parseAge(in); err != nil || got != want {
-			t.Errorf("parseAge(%q) = %v, %v; want %v", in, got, err, want)
+		if got, err := config.ParseDuration(in); err != nil || got != want {
+			t.Errorf("config.ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"", "0d", "-1h", "soon"} {
-		if _, err := parseAge(bad); err == nil {
-			t.Errorf("parseAge(%q) accepted", bad)
+		if _, err := config.ParseDuration(bad); err == nil {
+			t.Errorf("config.ParseDuration(%q) accepted", bad)
 		}
 	}
 }

@@ -175,7 +175,7 @@ func (f *collectFlags) config(logger *slog.Logger) (collect.Config, error) {
 	}
 	var maxAge time.Duration
 	if f.maxAge != "" {
-		if maxAge, err = parseAge(f.maxAge); err != nil {
+		if maxAge, err = config.ParseDuration(f.maxAge); err != nil {
 			return collect.Config{}, fmt.Errorf("--max-age: %w", err)
 		}
 	}
@@ -477,26 +477,4 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size (e.g. 4MiB, 50GiB)", s)
 	}
 	return int64(v * float64(mult)), nil
-}
-
-// parseAge parses Go durations plus a "d" (day) and "w" (week) suffix.
-func parseAge(s string) (time.Duration, error) {
-	t := strings.TrimSpace(s)
-	for _, u := range []struct {
-		suffix string
-		d      time.Duration
-	}{{"d", 24 * time.Hour}, {"w", 7 * 24 * time.Hour}} {
-		if strings.HasSuffix(t, u.suffix) {
-			n, err := strconv.ParseFloat(strings.TrimSuffix(t, u.suffix), 64)
-			if err != nil || n <= 0 {
-				return 0, fmt.Errorf("%q is not an age (e.g. 30d, 12h)", s)
-			}
-			return time.Duration(n * float64(u.d)), nil
-		}
-	}
-	d, err := time.ParseDuration(t)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%q is not an age (e.g. 30d, 12h)", s)
-	}
-	return d, nil
 }

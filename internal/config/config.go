@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -102,8 +103,7 @@ func ParseDuration(s string) (time.Duration, error) {
 		unit   time.Duration
 	}{{"d", 24 * time.Hour}, {"w", 7 * 24 * time.Hour}} {
 		if n, ok := strings.CutSuffix(t, u.suffix); ok {
-			var f float64
-			if _, err := fmt.Sscanf(n, "%g", &f); err == nil && f > 0 {
+			if f, err := strconv.ParseFloat(n, 64); err == nil && f > 0 {
 				return time.Duration(f * float64(u.unit)), nil
 			}
 			return 0, fmt.Errorf("%q is not a duration (e.g. 5m, 12h, 30d)", s)

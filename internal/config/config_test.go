@@ -101,7 +101,7 @@ func TestParseDuration(t *testing.T) {
 			t.Errorf("%s: %v %v", in, got, err)
 		}
 	}
-	for _, bad := range []string{"", "0s", "-1m", "xd"} {
+	for _, bad := range []string{"", "0s", "-1m", "xd", "3xd", "1.5.2d"} {
 		if _, err := ParseDuration(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
