@@ -3,9 +3,13 @@
 // sequence loss per exporter and hands the flows to the flow-file writer.
 //
 // Data flows one way: socket readers (one goroutine per socket, recvmmsg
-// batches) → a bounded queue → one pipeline goroutine (allow-list, decode,
-// loss accounting, metrics) → flowfile.Writer, which compresses and writes in
-// the background so that neither rotation nor disk latency stalls receiving.
+// batches) decode what they read themselves, one batch at a time under the
+// pipeline lock (allow-list, decode, loss accounting, metrics), and hand the
+// flows to flowfile.Writer, which compresses and writes in the background so
+// that neither rotation nor disk latency stalls receiving. Reading and
+// decoding on the same goroutine saves a goroutine hand-off (a wake-up of
+// another thread) per batch; the socket's kernel buffer absorbs what arrives
+// while a batch is decoded.
 package collect
 
 import (
@@ -102,16 +106,17 @@ type Collector struct {
 	writer  *flowfile.Writer
 	seq     *SequenceTracker
 
-	queue   chan *udp.Batch
-	free    chan *udp.Batch
-	rotate  chan chan error
-	stopped chan struct{} // closed when the pipeline has stopped
+	// pipeMu is the pipeline lock: it guards the decoders' use, the
+	// sequence tracker, the writer, recs, counters, stopped and the
+	// exporters map's insertions (with expMu).
+	pipeMu  sync.Mutex
+	stopped bool // the writer is being closed: no more rotations
 
 	recs     []flow.Record
 	counters []decode.IfCounters
 
-	// exporters is written only by the pipeline goroutine; expMu guards
-	// insertions against concurrent metric scrapes.
+	// exporters is written only under pipeMu; expMu guards insertions
+	// against concurrent metric scrapes.
 	expMu     sync.RWMutex
 	exporters map[exporterKey]*exporterCounters
 	overflow  exporterCounters // exporters beyond MaxExporters
@@ -210,8 +215,6 @@ func New(ctx context.Context, cfg Config) (*Collector, error) {
 		mux:       decode.NewMux(cfg.Decode),
 		seq:       NewSequenceTracker(cfg.MaxExporters * 4),
 		exporters: make(map[exporterKey]*exporterCounters),
-		rotate:    make(chan chan error),
-		stopped:   make(chan struct{}),
 		recs:      make([]flow.Record, 0, 4096),
 		savedGen:  make(map[string]uint64),
 	}
@@ -241,14 +244,6 @@ func New(ctx context.Context, cfg Config) (*Collector, error) {
 		return nil, err
 	}
 	c.writer = w
-	// 16 batches per socket: up to 512 datagrams queued in user space on
-	// top of the kernel's receive buffer, about 4.7 MB per socket.
-	nb := 16 * len(c.sockets)
-	c.queue = make(chan *udp.Batch, nb)
-	c.free = make(chan *udp.Batch, nb+len(c.sockets))
-	for i := 0; i < nb+len(c.sockets); i++ {
-		c.free <- udp.NewBatch()
-	}
 	if cfg.Metrics != nil {
 		cfg.Metrics.Register(c.writeMetrics)
 	}
@@ -271,13 +266,12 @@ func (c *Collector) Addrs() []string {
 // Rotate completes the current flow file now (SIGHUP).
 // It returns an error once the collector has stopped.
 func (c *Collector) Rotate() error {
-	done := make(chan error, 1)
-	select {
-	case c.rotate <- done:
-		return <-done
-	case <-c.stopped:
+	c.pipeMu.Lock()
+	defer c.pipeMu.Unlock()
+	if c.stopped {
 		return errors.New("collector stopped")
 	}
+	return c.writer.Rotate()
 }
 
 // Run receives and stores flows until ctx is cancelled, then drains what
@@ -291,11 +285,10 @@ func (c *Collector) Run(ctx context.Context) error {
 			c.readLoop(s)
 		}()
 	}
-	pipeDone := make(chan struct{})
+	houseDone := make(chan struct{})
 	go func() {
-		defer close(pipeDone)
-		defer close(c.stopped)
-		c.pipeline(ctx)
+		defer close(houseDone)
+		c.housekeeping(ctx)
 	}()
 	stateDone := make(chan struct{})
 	go func() {
@@ -306,9 +299,11 @@ func (c *Collector) Run(ctx context.Context) error {
 	<-ctx.Done()
 	c.closeSockets()
 	readers.Wait()
-	close(c.queue)
-	<-pipeDone
+	<-houseDone
 	<-stateDone
+	c.pipeMu.Lock()
+	c.stopped = true
+	c.pipeMu.Unlock()
 	c.saveState()
 	return c.writer.Close()
 }
@@ -319,13 +314,13 @@ func (c *Collector) closeSockets() {
 	}
 }
 
-// readLoop reads batches from one socket into the queue.
+// readLoop reads batches from one socket and decodes each before reading
+// the next, so one batch per socket is all the receive memory there is.
 func (c *Collector) readLoop(s *udp.Socket) {
+	b := udp.NewBatch()
 	backoff := time.Millisecond
 	for {
-		b := <-c.free
 		if err := s.ReadBatch(b); err != nil {
-			c.free <- b
 			if udp.IsClosed(err) {
 				return
 			}
@@ -343,38 +338,43 @@ func (c *Collector) readLoop(s *udp.Socket) {
 		if b.Truncated > 0 {
 			c.truncated.Add(uint64(b.Truncated))
 		}
-		c.queue <- b
+		if b.N == 0 {
+			continue
+		}
+		c.pipeMu.Lock()
+		c.handle(b)
+		c.pipeMu.Unlock()
 	}
 }
 
-// pipeline decodes queued batches and writes their flows.
-func (c *Collector) pipeline(ctx context.Context) {
+// housekeeping completes files on time when no datagram arrives and
+// forgets idle exporters.
+func (c *Collector) housekeeping(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	lastEvict := time.Now()
 	for {
 		select {
-		case b, ok := <-c.queue:
-			if !ok {
-				return
-			}
-			c.handle(b)
-			c.free <- b
+		case <-ctx.Done():
+			return
 		case now := <-tick.C:
+			c.pipeMu.Lock()
 			if err := c.writer.Tick(); err != nil {
 				c.log.Error("flow file", "err", err)
 			}
+			c.pipeMu.Unlock()
 			if now.Sub(lastEvict) >= evictEvery {
 				lastEvict = now
+				c.pipeMu.Lock()
 				c.evictIdle(now.Add(-idleExporter))
+				c.pipeMu.Unlock()
 			}
-		case done := <-c.rotate:
-			done <- c.writer.Rotate()
 		}
 	}
 }
 
-// handle decodes every datagram of a batch and writes the flows.
+// handle decodes every datagram of a batch and writes the flows; the
+// caller holds pipeMu.
 func (c *Collector) handle(b *udp.Batch) {
 	// Rotate first when the interval ended, so that this batch's exporter
 	// counters and its flows land in the same file.

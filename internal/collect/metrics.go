@@ -81,7 +81,6 @@ func (c *Collector) writeMetrics(w *metrics.Writer) {
 		w.Sample("flowscan_socket_drops_total", metrics.Counter, "Datagrams the kernel dropped for lack of receive buffer space (SO_RXQ_OVFL), summed over the address's sockets, as of their last reads.", float64(drops[a]), metrics.L("socket", a))
 	}
 	w.Sample("flowscan_receive_errors_total", metrics.Counter, "Failed receive calls (retried).", float64(c.receiveErrors.Load()))
-	w.Sample("flowscan_queue_batches", metrics.Gauge, "Receive batches waiting for the decoder.", float64(len(c.queue)))
 	for _, f := range decode.Registered() {
 		if st, ok := c.mux.Decoder(f.Format).(decode.Stateful); ok {
 			w.Sample("flowscan_templates", metrics.Gauge, "Templates currently known, by format.", float64(st.TemplateCount()), metrics.L("format", f.Format.String()))

@@ -134,7 +134,10 @@ func (s *Socket) recvmmsg(fd uintptr) bool {
 		s.hdrs[i].Hdr.SetControllen(oobSize)
 		s.hdrs[i].Hdr.Flags = 0
 	}
-	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), BatchSlots, unix.MSG_DONTWAIT, 0, 0)
+	// MSG_DONTWAIT: the call never blocks, so it is made as a raw system
+	// call, without telling the scheduler (which would otherwise hand this
+	// thread's P to another thread and keep its monitor thread awake).
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), BatchSlots, unix.MSG_DONTWAIT, 0, 0)
 	if errno == unix.EAGAIN || errno == unix.EWOULDBLOCK {
 		return false
 	}
