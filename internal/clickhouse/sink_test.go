@@ -1,0 +1,281 @@
+package clickhouse
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/flowscan/flowscan/internal/clickhouse/chtest"
+	"github.com/flowscan/flowscan/internal/flow"
+)
+
+// testFlows makes n varied records ending within the last hour before now.
+func testFlows(seed uint64, n int, now time.Time) []flow.Record {
+	r := rand.New(rand.NewPCG(seed, 1))
+	recs := make([]flow.Record, n)
+	exporters := []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")}
+	for i := range recs {
+		end := now.Add(-time.Duration(r.IntN(3600)) * time.Second).UnixMilli()
+		src := netip.AddrFrom4([4]byte{10, byte(r.IntN(4)), byte(r.IntN(256)), byte(r.IntN(256))})
+		if r.IntN(10) == 0 {
+			src = netip.MustParseAddr(fmt.Sprintf("2001:db8:%x::%x", r.IntN(16), r.IntN(65536)))
+		}
+		recs[i] = flow.Record{
+			Exporter: exporters[r.IntN(2)], SrcAddr: src,
+			DstAddr: netip.AddrFrom4([4]byte{192, 168, byte(r.IntN(4)), byte(r.IntN(256))}),
+			Start:   end - int64(r.IntN(60000)), End: end,
+			Bytes: uint64(40 + r.IntN(1_000_000)), Packets: uint64(1 + r.IntN(1000)),
+			SrcPort: uint16(r.IntN(65536)), DstPort: []uint16{80, 443, 53, 22}[r.IntN(4)],
+			Proto: []uint8{6, 17}[r.IntN(2)], InIf: uint32(r.IntN(4)), OutIf: uint32(r.IntN(4)),
+			SrcAS: uint32(r.IntN(5)), DstAS: uint32(64500 + r.IntN(5)), SamplingRate: 1,
+		}
+	}
+	return recs
+}
+
+type totals struct{ flows, packets, bytes uint64 }
+
+func sum(recs []flow.Record) totals {
+	var t totals
+	for i := range recs {
+		t.flows++
+		t.packets += recs[i].Packets
+		t.bytes += recs[i].Bytes
+	}
+	return t
+}
+
+func tableTotals(t *testing.T, c *Client, table string) totals {
+	t.Helper()
+	flows := "count()"
+	if table != "flows" {
+		flows = "sum(flows)"
+	}
+	rows, err := c.QueryRows(context.Background(), fmt.Sprintf("SELECT %s, sum(packets), sum(bytes) FROM %s.%s", flows, c.Database, table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tt totals
+	fmt.Sscan(rows[0][0], &tt.flows)
+	fmt.Sscan(rows[0][1], &tt.packets)
+	fmt.Sscan(rows[0][2], &tt.bytes)
+	return tt
+}
+
+func newTestSink(t *testing.T, c *Client, spool string, batchRows int) *Sink {
+	t.Helper()
+	s, err := NewSink(SinkConfig{Shards: []*Client{c}, Schema: &Schema{Database: c.Database}, SpoolDir: spool,
+		BatchRows: batchRows, FlushInterval: 200 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func initSchema(t *testing.T, c *Client) {
+	t.Helper()
+	if _, err := (&Schema{Database: c.Database}).Migrate(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSinkTotalsInEveryTable(t *testing.T) {
+	srv := chtest.Start(t)
+	c, err := NewClient(srv.URL("fs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	initSchema(t, c)
+	s := newTestSink(t, c, t.TempDir(), 5000)
+	recs := testFlows(1, 23456, time.Now())
+	for i := 0; i < len(recs); i += 1000 {
+		s.Flows(recs[i:min(i+1000, len(recs))])
+	}
+	if err := s.Close(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	want := sum(recs)
+	for _, table := range TableNames() {
+		if got := tableTotals(t, c, table); got != want {
+			t.Errorf("%s: totals %+v, want %+v", table, got, want)
+		}
+	}
+	st := s.Stats()
+	if st.Rows != want.flows || st.Batches != 5 || st.Errors != 0 {
+		t.Errorf("stats %+v: want %d rows in 5 batches, no errors", st, want.flows)
+	}
+}
+
+func TestSinkRowsReadBack(t *testing.T) {
+	srv := chtest.Start(t)
+	c, _ := NewClient(srv.URL("fs"))
+	initSchema(t, c)
+	s := newTestSink(t, c, t.TempDir(), 1000)
+	recs := testFlows(2, 300, time.Now())
+	s.Flows(recs)
+	s.Close(30 * time.Second)
+	var got []flow.Record
+	err := c.QueryStream(context.Background(), "SELECT "+RawColumnList()+" FROM fs.flows FORMAT RowBinary", func(r *bufio.Reader) error {
+		buf := make([]byte, RowSize)
+		for {
+			if _, err := io.ReadFull(r, buf); err != nil {
+				return nil
+			}
+			var rec flow.Record
+			if _, err := DecodeRow(buf, &rec); err != nil {
+				return err
+			}
+			got = append(got, rec)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(recs) {
+		t.Fatalf("read back %d rows, want %d", len(got), len(recs))
+	}
+	want := map[[2]netip.Addr]totals{}
+	for _, r := range recs {
+		k := [2]netip.Addr{r.SrcAddr, r.DstAddr}
+		w := want[k]
+		w.bytes += r.Bytes
+		w.flows++
+		want[k] = w
+	}
+	for _, r := range got {
+		k := [2]netip.Addr{r.SrcAddr, r.DstAddr}
+		w := want[k]
+		w.bytes -= r.Bytes
+		w.flows--
+		want[k] = w
+	}
+	for k, w := range want {
+		if w != (totals{}) {
+			t.Errorf("pair %v: difference %+v after reading back", k, w)
+		}
+	}
+}
+
+// TestSinkExactlyOnceAcrossOutage stops the server (SIGKILL) during
+// collection, keeps sending flows, closes the sink while the server is
+// still down, and starts a new sink after the server is back: every flow
+// must arrive exactly once.
+func TestSinkExactlyOnceAcrossOutage(t *testing.T) {
+	srv := chtest.Start(t)
+	c, _ := NewClient(srv.URL("fs"))
+	initSchema(t, c)
+	spool := t.TempDir()
+	s := newTestSink(t, c, spool, 2000)
+	recs := testFlows(3, 40000, time.Now())
+	feed := func(part []flow.Record) {
+		for i := 0; i < len(part); i += 500 {
+			s.Flows(part[i:min(i+500, len(part))])
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	feed(recs[:10000])
+	srv.Stop()
+	feed(recs[10000:25000])
+	// The server is down: close; unsent batches go to the spool.
+	s.Close(time.Second)
+	ents, _ := filepath.Glob(filepath.Join(spool, "*"+spoolSuffix))
+	if len(ents) == 0 {
+		t.Fatal("nothing spooled while the server was down")
+	}
+	srv.Restart()
+	s = newTestSink(t, c, spool, 2000)
+	feed(recs[25000:])
+	if err := s.Close(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.SpoolBatches != 0 {
+		t.Errorf("spool not empty after the server came back: %+v", st)
+	}
+	want := sum(recs)
+	for _, table := range TableNames() {
+		if got := tableTotals(t, c, table); got != want {
+			t.Errorf("%s: totals %+v, want %+v (lost or doubled flows)", table, got, want)
+		}
+	}
+	// Batch ids are unique: no id appears in more rows than a batch holds.
+	rows, err := c.QueryRows(context.Background(), "SELECT max(n) FROM (SELECT batch_id, count() AS n FROM fs.flows GROUP BY batch_id)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var most int
+	fmt.Sscan(rows[0][0], &most)
+	if most > 2000 {
+		t.Errorf("a batch id holds %s rows, more than one batch", rows[0][0])
+	}
+}
+
+// TestSinkDoesNotResendInsertedBatch simulates an INSERT whose answer was
+// lost: the batch is in the table but marked attempted in the spool.
+func TestSinkDoesNotResendInsertedBatch(t *testing.T) {
+	srv := chtest.Start(t)
+	c, _ := NewClient(srv.URL("fs"))
+	initSchema(t, c)
+	spool := t.TempDir()
+	sp, err := openSpool(spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := testFlows(4, 1000, time.Now())
+	b := &batch{id: uint64(sp.collectorID)<<seqBits | 7, rows: len(recs), attempted: true, minT: 1 << 31}
+	for i := range recs {
+		b.data = AppendRow(b.data, &recs[i], b.id)
+		b.minT = min(b.minT, unixSeconds(recs[i].End))
+		b.maxT = max(b.maxT, unixSeconds(recs[i].End))
+	}
+	if err := c.Insert(context.Background(), "fs.flows", RawColumnList(), "RowBinary", b.data); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sp.put(b); err != nil {
+		t.Fatal(err)
+	}
+	// A second attempted batch that never reached the server.
+	b2 := &batch{id: b.id + 1, rows: b.rows, data: b.data, attempted: true, minT: b.minT, maxT: b.maxT}
+	// Its rows carry b's id in data; rewrite them with b2's id.
+	b2.data = nil
+	for i := range recs {
+		b2.data = AppendRow(b2.data, &recs[i], b2.id)
+	}
+	sp.put(b2)
+	s := newTestSink(t, c, spool, 1000)
+	s.Close(30 * time.Second)
+	want := sum(recs)
+	want.flows, want.packets, want.bytes = 2*want.flows, 2*want.packets, 2*want.bytes
+	if got := tableTotals(t, c, "flows"); got != want {
+		t.Errorf("totals %+v, want %+v (batch 7 once, batch 8 once)", got, want)
+	}
+	if st := s.Stats(); st.AlreadyThere != 1 || st.Batches != 2 {
+		t.Errorf("stats %+v: want one batch found already inserted, two done", st)
+	}
+}
+
+func TestBatchIDsNotReusedAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	sp, err := openSpool(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.reserve(100); err != nil {
+		t.Fatal(err)
+	}
+	sp2, err := openSpool(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp2.collectorID != sp.collectorID || sp2.reserved != 100 {
+		t.Errorf("reopened spool: id %d reserved %d, want id %d reserved 100", sp2.collectorID, sp2.reserved, sp.collectorID)
+	}
+}

@@ -1,0 +1,218 @@
+package clickhouse
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/flowscan/flowscan/internal/fsutil"
+)
+
+// A batch is a run of raw-table rows inserted in one INSERT. Its id,
+// written into every row's batch_id, makes re-sending safe: before a
+// batch whose earlier attempt failed is sent again, the sink asks the
+// server whether the rows with that id are already there.
+type batch struct {
+	id         uint64
+	rows       int
+	minT, maxT uint32 // time_end bounds (Unix seconds), to narrow the check
+	data       []byte // RowBinary rows
+	// attempted is set once an INSERT of the batch failed: its outcome is
+	// unknown and must be checked before sending again.
+	attempted bool
+}
+
+// seq is the batch's sequence number (the low 40 bits of its id).
+func (b *batch) seq() uint64 { return b.id & seqMask }
+
+const (
+	seqBits  = 40
+	seqMask  = 1<<seqBits - 1
+	seqChunk = 1 << 16 // sequence numbers reserved on disk at a time
+
+	spoolMagic  = "FSCHSPL1"
+	spoolHeader = 8 + 8 + 4 + 4 + 4 + 4
+	spoolSuffix = ".batch"
+)
+
+// spool keeps batches on local disk while the server is slow or down,
+// one file per batch named by its sequence number, and the state that
+// keeps batch ids unique across restarts (the collector id and the
+// highest sequence number reserved).
+type spool struct {
+	dir         string
+	collectorID uint32 // 24 bits
+	reserved    uint64 // sequence numbers below this may have been used
+	files       []uint64
+	sizes       map[uint64]int64
+	bytes       int64
+	enc         *zstd.Encoder
+	dec         *zstd.Decoder
+}
+
+func openSpool(dir string) (*spool, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("clickhouse spool: %w", err)
+	}
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	dec, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+	s := &spool{dir: dir, sizes: map[uint64]int64{}, enc: enc, dec: dec}
+	if err := s.loadState(); err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse spool: %w", err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") { // a temporary file of an interrupted write
+			os.Remove(filepath.Join(dir, name))
+			continue
+		}
+		seqStr, ok := strings.CutSuffix(name, spoolSuffix)
+		if !ok {
+			continue
+		}
+		seq, err := strconv.ParseUint(seqStr, 10, 64)
+		if err != nil {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		s.files = append(s.files, seq)
+		s.sizes[seq] = info.Size()
+		s.bytes += info.Size()
+		if seq >= s.reserved {
+			s.reserved = seq + 1
+		}
+	}
+	sort.Slice(s.files, func(i, j int) bool { return s.files[i] < s.files[j] })
+	return s, nil
+}
+
+func (s *spool) statePath() string { return filepath.Join(s.dir, "state") }
+
+// loadState reads "collector-id reserved" or creates a new collector id.
+func (s *spool) loadState() error {
+	b, err := os.ReadFile(s.statePath())
+	if errors.Is(err, os.ErrNotExist) {
+		var r [4]byte
+		rand.Read(r[:])
+		s.collectorID = binary.LittleEndian.Uint32(r[:]) & 0xffffff
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("clickhouse spool state: %w", err)
+	}
+	var id uint32
+	var res uint64
+	if _, err := fmt.Sscanf(string(b), "%d %d", &id, &res); err != nil {
+		return fmt.Errorf("clickhouse spool state %s: %q: %w", s.statePath(), b, err)
+	}
+	s.collectorID, s.reserved = id&0xffffff, res
+	return nil
+}
+
+// reserve records on disk that sequence numbers below upTo may be used,
+// so that a restart, even after kill -9, never reuses a batch id.
+func (s *spool) reserve(upTo uint64) error {
+	if err := fsutil.WriteFileAtomic(s.statePath(), fmt.Appendf(nil, "%d %d\n", s.collectorID, upTo)); err != nil {
+		return fmt.Errorf("clickhouse spool state: %w", err)
+	}
+	s.reserved = upTo
+	return nil
+}
+
+func (s *spool) path(seq uint64) string {
+	return filepath.Join(s.dir, fmt.Sprintf("%020d%s", seq, spoolSuffix))
+}
+
+// put writes b to the spool (compressed, synced, renamed into place).
+func (s *spool) put(b *batch) (int64, error) {
+	buf := make([]byte, spoolHeader, spoolHeader+len(b.data)/4)
+	copy(buf, spoolMagic)
+	le := binary.LittleEndian
+	le.PutUint64(buf[8:], b.id)
+	le.PutUint32(buf[16:], uint32(b.rows))
+	var flags uint32
+	if b.attempted {
+		flags |= 1
+	}
+	le.PutUint32(buf[20:], flags)
+	le.PutUint32(buf[24:], b.minT)
+	le.PutUint32(buf[28:], b.maxT)
+	buf = s.enc.EncodeAll(b.data, buf)
+	if err := fsutil.WriteFileAtomic(s.path(b.seq()), buf); err != nil {
+		return 0, fmt.Errorf("clickhouse spool: %w", err)
+	}
+	seq := b.seq()
+	if _, dup := s.sizes[seq]; !dup {
+		i := sort.Search(len(s.files), func(i int) bool { return s.files[i] >= seq })
+		s.files = append(s.files, 0)
+		copy(s.files[i+1:], s.files[i:])
+		s.files[i] = seq
+	} else {
+		s.bytes -= s.sizes[seq]
+	}
+	s.sizes[seq] = int64(len(buf))
+	s.bytes += int64(len(buf))
+	return int64(len(buf)), nil
+}
+
+// head returns the oldest spooled sequence number.
+func (s *spool) head() (uint64, bool) {
+	if len(s.files) == 0 {
+		return 0, false
+	}
+	return s.files[0], true
+}
+
+// load reads the batch with sequence number seq.
+func (s *spool) load(seq uint64) (*batch, error) {
+	raw, err := os.ReadFile(s.path(seq))
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse spool: %w", err)
+	}
+	if len(raw) < spoolHeader || string(raw[:8]) != spoolMagic {
+		return nil, fmt.Errorf("clickhouse spool: %s: not a spooled batch", s.path(seq))
+	}
+	le := binary.LittleEndian
+	b := &batch{id: le.Uint64(raw[8:]), rows: int(le.Uint32(raw[16:])), attempted: le.Uint32(raw[20:])&1 != 0,
+		minT: le.Uint32(raw[24:]), maxT: le.Uint32(raw[28:])}
+	b.data, err = s.dec.DecodeAll(raw[spoolHeader:], make([]byte, 0, b.rows*RowSize))
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse spool: %s: %w", s.path(seq), err)
+	}
+	if len(b.data) != b.rows*RowSize || b.seq() != seq {
+		return nil, fmt.Errorf("clickhouse spool: %s: %d bytes for %d rows (batch %d)", s.path(seq), len(b.data), b.rows, b.seq())
+	}
+	return b, nil
+}
+
+// remove deletes the spooled batch seq (sent, or unreadable).
+func (s *spool) remove(seq uint64) error {
+	err := os.Remove(s.path(seq))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("clickhouse spool: %w", err)
+	}
+	for i, v := range s.files {
+		if v == seq {
+			s.files = append(s.files[:i], s.files[i+1:]...)
+			break
+		}
+	}
+	s.bytes -= s.sizes[seq]
+	delete(s.sizes, seq)
+	return nil
+}
