@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -48,6 +49,9 @@ type collectFlags struct {
 	templates  int
 	forward    destinationList
 	reexport   reexportList
+	clickhouse clickhouseFlags
+	// cfg is the configuration file merged into the flags.
+	cfg        *config.Config
 	execRunner *execRunner
 	// listenFlag is the name of the UDP listen flag ("listen" in collect,
 	// "flow-listen" in run, whose --listen is the web server's).
@@ -99,6 +103,7 @@ func (f *collectFlags) register(fs *flag.FlagSet, listenFlag string) {
 	fs.IntVar(&f.templates, "max-templates", 1024, "templates kept per exporter and domain (template-flood bound)")
 	fs.Var(&f.forward, "forward", "also copy every accepted datagram, unchanged, to `DEST` (repeatable; flowscan relay's syntax: HOST:PORT[;exporter=PREFIX,...][;format=netflow9,...][;spoof])")
 	fs.Var(&f.reexport, "reexport", "also send the decoded flows on as NetFlow v9 or IPFIX: `FORMAT@HOST:PORT` (netflow9@… or ipfix@…; repeatable)")
+	f.clickhouse.register(fs, true)
 }
 
 // merge fills the flags not given on the command line from the
@@ -106,6 +111,8 @@ func (f *collectFlags) register(fs *flag.FlagSet, listenFlag string) {
 func (f *collectFlags) merge(fs *flag.FlagSet, cfg *config.Config) error {
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	f.cfg = cfg
+	f.clickhouse.merge(fs, cfg)
 	c := cfg.Collect
 	str := func(name string, dst *string, v string) {
 		if !set[name] && v != "" {
@@ -300,6 +307,20 @@ func (f *collectFlags) start(ctx context.Context, logger *slog.Logger, onComplet
 		cfg.Flows = append(cfg.Flows, ex)
 		reg.Register(ex.WriteMetrics)
 		closers = append(closers, ex.Close)
+	}
+	if f.clickhouse.enabled() {
+		stateDir := f.stateDir
+		if stateDir == "" {
+			stateDir = filepath.Join(f.dir, ".flowscan")
+		}
+		sink, err := f.clickhouse.sink(f.cfg, stateDir, logger)
+		if err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+		cfg.Flows = append(cfg.Flows, sink)
+		reg.Register(sink.WriteMetrics)
+		closers = append(closers, func() error { return sink.Close(10 * time.Second) })
 	}
 	if onComplete != nil {
 		if prev := cfg.Archive.OnComplete; prev != nil {

@@ -29,6 +29,8 @@ type Config struct {
 	Modules map[string]yaml.Node `yaml:"modules"`
 	// Web configures the web server.
 	Web Web `yaml:"web"`
+	// ClickHouse configures the scale-out store (optional).
+	ClickHouse ClickHouse `yaml:"clickhouse"`
 
 	path string
 }
@@ -76,6 +78,28 @@ type Scan struct {
 // Web is the web server's section.
 type Web struct {
 	Listen string `yaml:"listen"`
+}
+
+// ClickHouse is the clickhouse section: where collectors insert flows
+// and where queries and the web UI read them when asked to.
+type ClickHouse struct {
+	// URL is one server's HTTP interface, http://[user:password@]host:8123/database.
+	URL string `yaml:"url"`
+	// Shards lists one URL per shard of a cluster (instead of URL).
+	Shards []string `yaml:"shards"`
+	// Cluster names the cluster of the servers' remote_servers
+	// configuration behind the Distributed tables.
+	Cluster string `yaml:"cluster"`
+	// SpoolDir keeps batches while ClickHouse is unreachable (default
+	// the collector's state directory's clickhouse-spool).
+	SpoolDir string `yaml:"spool_dir"`
+	// SpoolMax bounds the spool (default 1GiB).
+	SpoolMax string `yaml:"spool_max"`
+	// BatchRows is the most flows per INSERT (default 262144).
+	BatchRows int `yaml:"batch_rows"`
+	// TTL is each table's retention: keys flows, flows_1m, flows_5m,
+	// flows_1h.
+	TTL map[string]Duration `yaml:"ttl"`
 }
 
 // Duration is a time.Duration written as "5m", "30s", "1h30m" or "2d".
