@@ -57,7 +57,29 @@ const (
 	hasPacketInterval
 	hasPacketSpace
 	hasICMP
+	// The next hops hold a specified address (not 0.0.0.0 or ::).
+	hasNextHop4
+	hasNextHop6
+	hasBGPNextHop4
+	hasBGPNextHop6
 )
+
+// setIf returns has with flag set when cond holds and cleared otherwise.
+func setIf(has, flag uint32, cond bool) uint32 {
+	if cond {
+		return has | flag
+	}
+	return has &^ flag
+}
+
+// specified reports whether an IPv4 or IPv6 address in network order is
+// not the unspecified address (all zeroes).
+func specified(v []byte) bool {
+	if len(v) == 4 {
+		return binary.BigEndian.Uint32(v) != 0
+	}
+	return binary.BigEndian.Uint64(v)|binary.BigEndian.Uint64(v[8:]) != 0
+}
 
 // scratch collects the fields of one record that need post-processing.
 type scratch struct {
@@ -136,50 +158,66 @@ func packetRate(interval, space uint32) uint32 {
 // the set is a *decode.Error with ReasonFieldLength.
 func (t *Template) DecodeSet(dst []flow.Record, body []byte, c *Context) ([]flow.Record, int, error) {
 	n := 0
+	var s scratch
 	for len(body) >= t.minLen {
-		var r flow.Record
-		var s scratch
-		used, ok := t.decodeRecord(body, &r, &s)
+		// Decode straight into dst's next slot (no copy of the record).
+		dst = append(dst, flow.Record{})
+		r := &dst[len(dst)-1]
+		s = scratch{}
+		used, ok := t.decodeRecord(body, r, &s)
 		if !ok {
-			return dst, n, decode.Errorf(c.Format, decode.ReasonFieldLength, "template %d: variable-length field overruns the set", t.ID)
+			return dst[:len(dst)-1], n, decode.Errorf(c.Format, decode.ReasonFieldLength, "template %d: variable-length field overruns the set", t.ID)
 		}
 		body = body[used:]
 		n++
 		if t.Options {
+			dst = dst[:len(dst)-1]
 			c.applyOptions(&s)
 			continue
 		}
-		c.finish(&r, &s)
-		dst = append(dst, r)
+		c.finish(r, &s)
 	}
 	return dst, n, nil
 }
 
 // decodeRecord runs the template's field operations over one record at the
-// start of b and returns the record length.
+// start of b, which holds at least t.minLen octets, and returns the record
+// length. Fixed templates read their fields at precomputed offsets and skip
+// what they do not store; others walk every field.
 func (t *Template) decodeRecord(b []byte, r *flow.Record, s *scratch) (int, bool) {
+	fixed := t.fixed
+	ops := t.ops
+	if fixed {
+		b = b[:t.minLen]
+		ops = t.fixedOps
+	}
 	pos := 0
-	for _, o := range t.ops {
-		n := int(o.length)
-		if o.variable {
-			if pos >= len(b) {
-				return 0, false
-			}
-			n = int(b[pos])
-			pos++
-			if n == 255 {
-				if pos+2 > len(b) {
+	for _, o := range ops {
+		var v []byte
+		if fixed {
+			v = b[o.off : int(o.off)+int(o.length)]
+		} else {
+			n := int(o.length)
+			if o.variable {
+				if pos >= len(b) {
 					return 0, false
 				}
-				n = int(binary.BigEndian.Uint16(b[pos:]))
-				pos += 2
+				n = int(b[pos])
+				pos++
+				if n == 255 {
+					if pos+2 > len(b) {
+						return 0, false
+					}
+					n = int(binary.BigEndian.Uint16(b[pos:]))
+					pos += 2
+				}
 			}
+			if n > len(b)-pos {
+				return 0, false
+			}
+			v = b[pos : pos+n]
+			pos += n
 		}
-		if n > len(b)-pos {
-			return 0, false
-		}
-		v := b[pos : pos+n]
-		pos += n
 		switch o.kind {
 		case kindSkip:
 		case kindOctetDelta:
@@ -229,18 +267,22 @@ func (t *Template) decodeRecord(b []byte, r *flow.Record, s *scratch) (int, bool
 		case kindNextHopIPv4:
 			if len(v) == 4 {
 				s.nextHop4 = netip.AddrFrom4([4]byte(v))
+				s.has = setIf(s.has, hasNextHop4, specified(v))
 			}
 		case kindBGPNextHopIPv4:
 			if len(v) == 4 {
 				s.bgpNextHop4 = netip.AddrFrom4([4]byte(v))
+				s.has = setIf(s.has, hasBGPNextHop4, specified(v))
 			}
 		case kindNextHopIPv6:
 			if len(v) == 16 {
 				s.nextHop6 = netip.AddrFrom16([16]byte(v))
+				s.has = setIf(s.has, hasNextHop6, specified(v))
 			}
 		case kindBGPNextHopIPv6:
 			if len(v) == 16 {
 				s.bgpNextHop6 = netip.AddrFrom16([16]byte(v))
+				s.has = setIf(s.has, hasBGPNextHop6, specified(v))
 			}
 		case kindSrcAS:
 			r.SrcAS = uint32(readUint(v))
@@ -337,22 +379,32 @@ func (t *Template) decodeRecord(b []byte, r *flow.Record, s *scratch) (int, bool
 			s.has |= hasPacketSpace
 		}
 	}
+	if fixed {
+		return t.minLen, true
+	}
 	return pos, true
 }
 
 // nextHop picks the first known, specified next hop: the IP next hop
 // before the BGP next hop, the flow's own address family first.
 func (s *scratch) nextHop(ipv6 bool) netip.Addr {
-	order := [4]*netip.Addr{&s.nextHop4, &s.nextHop6, &s.bgpNextHop4, &s.bgpNextHop6}
-	if ipv6 {
-		order = [4]*netip.Addr{&s.nextHop6, &s.nextHop4, &s.bgpNextHop6, &s.bgpNextHop4}
+	h := s.has
+	switch {
+	case h&(hasNextHop4|hasNextHop6|hasBGPNextHop4|hasBGPNextHop6) == 0:
+		return netip.Addr{}
+	case ipv6 && h&hasNextHop6 != 0:
+		return s.nextHop6
+	case h&hasNextHop4 != 0:
+		return s.nextHop4
+	case h&hasNextHop6 != 0:
+		return s.nextHop6
+	case ipv6 && h&hasBGPNextHop6 != 0:
+		return s.bgpNextHop6
+	case h&hasBGPNextHop4 != 0:
+		return s.bgpNextHop4
+	default:
+		return s.bgpNextHop6
 	}
-	for _, a := range order {
-		if a.IsValid() && !a.IsUnspecified() {
-			return *a
-		}
-	}
-	return netip.Addr{}
 }
 
 func (s *scratch) hasFlag(f uint32) bool { return s.has&f != 0 }

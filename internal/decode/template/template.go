@@ -64,14 +64,19 @@ type Template struct {
 	// fixed is true when no field has a variable length; then every
 	// record is exactly minLen octets.
 	fixed bool
+	// fixedOps are, for fixed templates, the operations that store
+	// something (no kindSkip), each with its offset in the record.
+	fixedOps []op
 }
 
 // op is one compiled field operation: read length octets (or a
-// variable-length prefix when variable) and store them as kind.
+// variable-length prefix when variable) and store them as kind. off is
+// the field's offset in the record, set in fixedOps only.
 type op struct {
 	kind     kind
 	variable bool
 	length   uint16
+	off      uint16
 }
 
 // Compile checks a template and compiles it into field operations. It
@@ -121,6 +126,16 @@ func Compile(format decode.Format, dialect Dialect, id uint16, options bool, sco
 	}
 	if t.minLen > 0xFFFF {
 		return nil, decode.Errorf(format, decode.ReasonTemplate, "template %d records longer than a datagram", id)
+	}
+	if t.fixed {
+		off := 0
+		for _, o := range t.ops {
+			if o.kind != kindSkip && o.length > 0 {
+				o.off = uint16(off)
+				t.fixedOps = append(t.fixedOps, o)
+			}
+			off += int(o.length)
+		}
 	}
 	return t, nil
 }
