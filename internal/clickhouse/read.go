@@ -1,0 +1,101 @@
+package clickhouse
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Pick chooses the table that answers a read: the coarsest one that
+// keeps every field in need, whose resolution is no coarser than step
+// (for time series) or than a tenth of the window (for top-N and totals,
+// step 0), and whose retention still covers from. The raw table answers
+// when nothing coarser does.
+func (s *Schema) Pick(need []string, from, to time.Time, step time.Duration, now time.Time) Table {
+	tables := s.Tables()
+	window := to.Sub(from)
+	limit := step
+	if limit <= 0 {
+		limit = window / 10
+	}
+	var fallback *Table
+	for i := len(tables) - 1; i >= 0; i-- {
+		t := tables[i]
+		if !hasAll(t.Keys, need) {
+			continue
+		}
+		if t.Step > 0 {
+			if t.Step > limit {
+				continue
+			}
+			aligned := from.Equal(from.Truncate(t.Step)) && to.Equal(to.Truncate(t.Step))
+			// Rankings and totals tolerate edges off by a tenth of the window.
+			if !aligned && !(step <= 0 && t.Step <= window/10) {
+				continue
+			}
+		}
+		if ttl := s.ttl(t.Name); ttl > 0 && from.Before(now.Add(-ttl)) {
+			// This table no longer holds the start of the window; use it
+			// only if no other one does.
+			if fallback == nil {
+				fallback = &tables[i]
+			}
+			continue
+		}
+		return t
+	}
+	if fallback != nil {
+		return *fallback
+	}
+	return tables[0]
+}
+
+func hasAll(keys, need []string) bool {
+	for _, n := range need {
+		if !slices.Contains(keys, n) {
+			return false
+		}
+	}
+	return true
+}
+
+// FlowsExpr is the SQL for a table's flow count (rows of the raw table,
+// the flows column of the consolidated ones).
+func (t Table) FlowsExpr() string {
+	if t.Step == 0 {
+		return "count()"
+	}
+	return "sum(flows)"
+}
+
+// Bucket is the SQL that rounds the table's time down to step, as a
+// UInt32 Unix time.
+func (t Table) Bucket(step time.Duration) string {
+	sec := int64(step / time.Second)
+	if sec <= 1 {
+		return "toUInt32(" + t.Time + ")"
+	}
+	return fmt.Sprintf("intDiv(toUInt32(%s), %d) * %d", t.Time, sec, sec)
+}
+
+// TimeRange is the SQL condition for [from, to) on the table's time.
+func (t Table) TimeRange(from, to time.Time) string {
+	return fmt.Sprintf("%s >= toDateTime(%d, 'UTC') AND %s < toDateTime(%d, 'UTC')", t.Time, from.Unix(), t.Time, to.Unix())
+}
+
+// AddrLiteral is the SQL literal of a as stored (16 bytes).
+func AddrLiteral(a netip.Addr) string {
+	b := AddrBytes(a)
+	return "unhex('" + hex.EncodeToString(b[:]) + "')"
+}
+
+// ParseAddrHex reads an address selected as hex(col).
+func ParseAddrHex(s string) (netip.Addr, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 16 {
+		return netip.Addr{}, fmt.Errorf("clickhouse: address %q is not 32 hex digits", s)
+	}
+	return getAddr(b), nil
+}
