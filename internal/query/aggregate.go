@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/flowscan/flowscan/internal/flow"
+	"github.com/flowscan/flowscan/internal/flowfile"
 )
 
 // Counters total a set of flows.
@@ -115,16 +116,31 @@ func (o Order) value(c *Counters) uint64 {
 // aggregator groups flows by key. Each worker has its own; they are merged
 // at the end.
 type aggregator struct {
-	keys  []KeyField
-	m     *keyTable
-	total Counters
-	// batchKeys and batchTags are addBatch's scratch space.
-	batchKeys []Key
-	batchTags []uint32
+	keys []KeyField
+	// m counts the keys that do not pack into 64 bits (all of them when
+	// layout is nil).
+	m *keyTable
+	// packed counts the keys that pack by layout (nil layout: none do).
+	packed *packedTable
+	layout []packedField
+	total  Counters
+	// batchKeys, batchTags, packedKeys and skip are addBatch's scratch
+	// space; slow holds the flows of a batch whose key does not pack.
+	batchKeys  []Key
+	batchTags  []uint32
+	packedKeys []uint64
+	skip       []bool
+	slow       []int32
 }
 
 func newAggregator(keys []KeyField) *aggregator {
-	return &aggregator{keys: keys, m: newKeyTable(keyWords(keys))}
+	a := &aggregator{keys: keys, m: newKeyTable(keyWords(keys))}
+	if keys != nil {
+		if a.layout = packLayout(keys); a.layout != nil {
+			a.packed = newPackedTable(10)
+		}
+	}
+	return a
 }
 
 // keyWords is the number of Key words the key fields use.
@@ -140,7 +156,9 @@ func keyWords(keys []KeyField) int {
 	return min(n, maxKeyWords)
 }
 
-// add counts r under its key; it allocates only when the table grows.
+// add counts r under its key; it allocates only when the table grows. It
+// is the reference that addBatch must agree with: it always uses the
+// general table.
 func (a *aggregator) add(r *flow.Record) {
 	a.total.Add(r)
 	if a.keys == nil {
@@ -150,17 +168,70 @@ func (a *aggregator) add(r *flow.Record) {
 	a.m.get(&k).Add(r)
 }
 
-// addBatch counts recs[i] for each i in sel, as add does. It builds all
-// the keys first and touches their table slots and entries before
-// counting, so that the cache misses of a batch overlap instead of
-// following one another.
-func (a *aggregator) addBatch(recs []flow.Record, sel []int32) {
-	for _, i := range sel {
-		a.total.Add(&recs[i])
-	}
-	if a.keys == nil {
+// addTotals counts recs[i] for each i in sel in the total.
+func (a *aggregator) addTotals(recs []flow.Record, sel []int32) {
+	if len(sel) == 0 {
 		return
 	}
+	c := &a.total
+	first, last := recs[sel[0]].Start, recs[sel[0]].End
+	var packets, bytes uint64
+	for _, i := range sel {
+		r := &recs[i]
+		packets += r.Packets
+		bytes += r.Bytes
+		first = min(first, r.Start)
+		last = max(last, r.End)
+	}
+	c.Merge(&Counters{Flows: uint64(len(sel)), Packets: packets, Bytes: bytes, First: first, Last: last})
+}
+
+// addBlockTotals counts every flow of blocks in the total, from their
+// headers.
+func (a *aggregator) addBlockTotals(blocks []flowfile.BlockInfo) {
+	for _, b := range blocks {
+		if b.Records > 0 {
+			a.total.Merge(&Counters{Flows: uint64(b.Records), Packets: b.Packets, Bytes: b.Bytes, First: b.MinStart, Last: b.MaxEnd})
+		}
+	}
+}
+
+// addBatch counts recs[i] for each i in sel, as add does (the result is
+// the same). Keys that pack into 64 bits go to the packed table, the
+// others are built in full and looked up in the general table after
+// their slots and entries have been touched, so that the cache misses of
+// a batch overlap.
+func (a *aggregator) addBatch(recs []flow.Record, sel []int32) {
+	a.addTotals(recs, sel)
+	if a.keys == nil || len(sel) == 0 {
+		return
+	}
+	if a.layout != nil {
+		if cap(a.packedKeys) < len(sel) {
+			a.packedKeys = make([]uint64, len(sel))
+			a.skip = make([]bool, len(sel))
+		}
+		keys, skip := a.packedKeys[:len(sel)], a.skip[:len(sel)]
+		if packKeys(recs, sel, a.keys, a.layout, keys, skip) {
+			a.packed.add(recs, sel, keys, skip)
+			a.slow = a.slow[:0]
+			for j, i := range sel {
+				if skip[j] {
+					skip[j] = false
+					a.slow = append(a.slow, i)
+				}
+			}
+			a.addGeneral(recs, a.slow)
+			return
+		}
+		a.packed.add(recs, sel, keys, nil)
+		return
+	}
+	a.addGeneral(recs, sel)
+}
+
+// addGeneral counts recs[i] for each i in sel in the general table.
+func (a *aggregator) addGeneral(recs []flow.Record, sel []int32) {
 	if cap(a.batchKeys) < len(sel) {
 		a.batchKeys = make([]Key, len(sel))
 		a.batchTags = make([]uint32, len(sel))
@@ -184,6 +255,23 @@ func (a *aggregator) merge(o *aggregator) {
 	for k, c := range o.m.all() {
 		a.m.get(&k).Merge(c)
 	}
+	if a.packed != nil && o.packed != nil {
+		if a.packed.n < o.packed.n {
+			a.packed, o.packed = o.packed, a.packed
+		}
+		for k, c := range o.packed.all() {
+			a.packed.merge(k, c)
+		}
+	}
+}
+
+// groups is the number of distinct keys.
+func (a *aggregator) groups() int {
+	n := a.m.len()
+	if a.packed != nil {
+		n += a.packed.n
+	}
+	return n
 }
 
 // Row is one aggregated key and its counters.
@@ -256,19 +344,23 @@ func rowLess(o Order, a, b *Row) bool {
 
 // topN selects the n largest groups of a (all when n <= 0) with a heap.
 func (a *aggregator) topN(order Order, n int) *Result {
-	groups := a.m.len()
+	groups := a.groups()
 	res := &Result{Keys: a.keys, Order: order, Groups: groups, Total: a.total}
 	if n <= 0 || n > groups {
 		n = groups
 	}
 	h := &rowHeap{rows: make([]Row, 0, n+1), order: order}
 	for k, c := range a.m.all() {
-		row := Row{Key: k, Counters: *c}
-		if len(h.rows) < n {
-			heap.Push(h, row)
-		} else if n > 0 && rowLess(order, &h.rows[0], &row) {
-			h.rows[0] = row
-			heap.Fix(h, 0)
+		h.offer(n, k, c)
+	}
+	if a.packed != nil {
+		for p, c := range a.packed.all() {
+			// Most groups rank below the heap's least: decide that on
+			// the counters before unpacking the key.
+			if len(h.rows) == n && (n == 0 || order.value(c) < order.value(&h.rows[0].Counters)) {
+				continue
+			}
+			h.offer(n, unpackKey(p, a.keys, a.layout), c)
 		}
 	}
 	rows := h.rows
@@ -288,17 +380,48 @@ func (a *aggregator) topN(order Order, n int) *Result {
 		for i := range rows {
 			res.Other.Sub(&rows[i].Counters)
 		}
-		// Times of the other groups.
+		// Times of the other groups: only a group that would move them
+		// is looked up among the listed rows.
 		listed := make(map[Key]struct{}, len(rows))
 		for i := range rows {
 			listed[rows[i].Key] = struct{}{}
 		}
+		other := &res.Other
 		for k, c := range a.m.all() {
-			if _, ok := listed[k]; !ok {
-				res.Other.First = min(res.Other.First, c.First)
-				res.Other.Last = max(res.Other.Last, c.Last)
+			if c.First < other.First || c.Last > other.Last {
+				if _, ok := listed[k]; !ok {
+					other.First = min(other.First, c.First)
+					other.Last = max(other.Last, c.Last)
+				}
+			}
+		}
+		if a.packed != nil {
+			for p, c := range a.packed.all() {
+				if c.First < other.First || c.Last > other.Last {
+					if _, ok := listed[unpackKey(p, a.keys, a.layout)]; !ok {
+						other.First = min(other.First, c.First)
+						other.Last = max(other.Last, c.Last)
+					}
+				}
 			}
 		}
 	}
 	return res
+}
+
+// offer adds the group k to the heap of the n largest when it ranks
+// among them.
+func (h *rowHeap) offer(n int, k Key, c *Counters) {
+	if len(h.rows) < n {
+		heap.Push(h, Row{Key: k, Counters: *c})
+		return
+	}
+	if n == 0 {
+		return
+	}
+	row := Row{Key: k, Counters: *c}
+	if rowLess(h.order, &h.rows[0], &row) {
+		h.rows[0] = row
+		heap.Fix(h, 0)
+	}
 }

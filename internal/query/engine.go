@@ -226,7 +226,9 @@ type worker struct {
 	recs, ftRecs []flow.Record
 	// sel indexes the records of a run that passed the filter.
 	sel []int32
-	agg *aggregator
+	// scratch is the filter's space for evaluating runs.
+	scratch runScratch
+	agg     *aggregator
 }
 
 func (w *worker) close() {
@@ -239,6 +241,15 @@ func (w *worker) close() {
 // batchSink receives the matching flows of a run of records: recs[i] for
 // each i in sel, in order.
 type batchSink func(recs []flow.Record, sel []int32)
+
+// records is the number of flows in u's native blocks.
+func (u *unit) records() uint64 {
+	var n uint64
+	for _, b := range u.blocks {
+		n += uint64(b.Records)
+	}
+	return n
+}
 
 // run reads unit u and calls sink with the matching flows, run by run.
 func (w *worker) run(u *unit, sink batchSink) error {
@@ -281,24 +292,23 @@ func (w *worker) run(u *unit, sink batchSink) error {
 }
 
 func (w *worker) filter(recs []flow.Record, inside bool, sink batchSink) {
-	f := w.q.Filter
-	if f.MatchAll() {
-		f = nil
-	}
 	if cap(w.sel) < len(recs) {
 		w.sel = make([]int32, len(recs))
 	}
-	sel := w.sel[:0]
-	for i := range recs {
-		r := &recs[i]
-		if !inside && (r.Start < w.from || r.Start >= w.to) {
-			continue
+	sel := w.sel[:len(recs)]
+	if inside {
+		for i := range sel {
+			sel[i] = int32(i)
 		}
-		if f != nil && !f.Match(r) {
-			continue
+	} else {
+		n := 0
+		for i := range recs {
+			sel[n] = int32(i)
+			n += int(b2u(recs[i].Start >= w.from && recs[i].Start < w.to))
 		}
-		sel = append(sel, int32(i))
+		sel = sel[:n]
 	}
+	sel = w.q.Filter.selectRun(recs, sel, &w.scratch)
 	if len(sel) > 0 {
 		sink(recs, sel)
 	}
@@ -363,6 +373,9 @@ func (q *Query) Aggregate(ctx context.Context, spec AggregateSpec) (*Result, err
 	}
 	var aggs []*aggregator
 	var mu sync.Mutex
+	// A summary of every flow of blocks inside the window is in the
+	// blocks' headers: no decoding.
+	headerOnly := spec.Keys == nil && q.Filter.MatchAll()
 	err = q.each(ctx, units, aggregateColumns(q.Filter, spec.Keys), func(w *worker, i int) error {
 		if w.agg == nil {
 			w.agg = newAggregator(spec.Keys)
@@ -370,7 +383,14 @@ func (q *Query) Aggregate(ctx context.Context, spec AggregateSpec) (*Result, err
 			aggs = append(aggs, w.agg)
 			mu.Unlock()
 		}
-		return w.run(&units[i], w.agg.addBatch)
+		u := &units[i]
+		if headerOnly && u.inside && !u.flowTools {
+			w.agg.addBlockTotals(u.blocks)
+			atomic.AddUint64(&q.progress.Read, u.records())
+			atomic.AddUint64(&q.progress.Matched, u.records())
+			return nil
+		}
+		return w.run(u, w.agg.addBatch)
 	})
 	if err != nil {
 		return nil, err

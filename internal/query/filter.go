@@ -292,6 +292,9 @@ type instr struct {
 type Filter struct {
 	expr string
 	prog []instr
+	// chainKeep is set when prog is a chain (see chain): per
+	// instruction, whether it keeps the records its test holds for.
+	chainKeep []bool
 }
 
 // Compile parses and compiles a filter expression; errors are
@@ -304,7 +307,11 @@ func Compile(expr string) (*Filter, error) {
 	c := &compiler{}
 	c.emit(n, jumpAccept, jumpReject)
 	c.resolve()
-	return &Filter{expr: expr, prog: c.prog}, nil
+	f := &Filter{expr: expr, prog: c.prog}
+	if keep, ok := f.chain(); ok {
+		f.chainKeep = keep
+	}
+	return f, nil
 }
 
 // MustCompile is Compile that panics on error, for fixed expressions.

@@ -1,0 +1,264 @@
+package query
+
+import (
+	"encoding/binary"
+	"iter"
+	"math/bits"
+
+	"github.com/flowscan/flowscan/internal/flow"
+)
+
+// Most keys fit in one 64-bit word when their addresses are IPv4: an
+// IPv4 address (or the zero address) takes 33 bits (a family bit and the
+// address), a port 16, an AS 32. For such keys the aggregation packs the
+// key into a uint64 and counts it in a packedTable, whose slots hold the
+// key and its counters inline: one probe, usually one cache line, per
+// flow. Flows whose key does not pack (an IPv6 address) go to the general
+// keyTable; a key lives in exactly one of the two tables.
+
+// packedField is where one key field lies in a packed key.
+type packedField struct {
+	shift, width uint8
+}
+
+// packLayout places the key fields in a packed key, or is nil when they
+// need more than 64 bits.
+func packLayout(keys []KeyField) []packedField {
+	var out []packedField
+	shift := 0
+	for _, kf := range keys {
+		w := fieldBits(kf.f)
+		if w == 0 || shift+w > 64 {
+			return nil
+		}
+		out = append(out, packedField{shift: uint8(shift), width: uint8(w)})
+		shift += w
+	}
+	return out
+}
+
+// fieldBits is the number of bits a key field takes packed (0: does not
+// pack).
+func fieldBits(f field) int {
+	switch f {
+	case fieldSrcAddr, fieldDstAddr, fieldExporter, fieldNextHop:
+		return 33
+	case fieldProto, fieldTOS, fieldTCPFlags, fieldSrcMask, fieldDstMask:
+		return 8
+	case fieldSrcPort, fieldDstPort, fieldSrcVLAN, fieldDstVLAN:
+		return 16
+	case fieldInIf, fieldOutIf, fieldSrcAS, fieldDstAS:
+		return 32
+	}
+	return 0
+}
+
+// unpackKey turns a packed key back into the Key makeKey builds for the
+// same flow.
+func unpackKey(p uint64, keys []KeyField, layout []packedField) Key {
+	var k Key
+	i, a := 0, 0
+	for j, kf := range keys {
+		pf := layout[j]
+		v := p >> pf.shift
+		if pf.width < 64 {
+			v &= 1<<pf.width - 1
+		}
+		if isAddrField(kf.f) {
+			if v>>32 != 0 {
+				k.fam |= 1 << (2 * a)
+				k.w[i+1] = v & 0xffffffff
+			}
+			i += 2
+			a++
+			continue
+		}
+		k.w[i] = v
+		i++
+	}
+	return k
+}
+
+// packedEntry is one slot of a packedTable: a key and its counters.
+// Flows is 0 in an empty slot.
+type packedEntry struct {
+	key uint64
+	c   Counters
+}
+
+// packedTable maps packed keys to counters with open addressing (linear
+// probing) over inline entries.
+type packedTable struct {
+	slots []packedEntry
+	shift uint8 // 64 - log2(len(slots))
+	n     int
+}
+
+func newPackedTable(logSize int) *packedTable {
+	return &packedTable{slots: make([]packedEntry, 1<<logSize), shift: uint8(64 - logSize)}
+}
+
+// home is the first slot probed for key k.
+func (t *packedTable) home(k uint64) uint64 { return (k * 0x9E3779B97F4A7C15) >> t.shift }
+
+// add counts the flows recs[sel[j]] under keys[j], skipping those whose
+// skip[j] is set (when skip is not nil).
+func (t *packedTable) add(recs []flow.Record, sel []int32, keys []uint64, skip []bool) {
+	mask := uint64(len(t.slots) - 1)
+	for j, i := range sel {
+		if skip != nil && skip[j] {
+			continue
+		}
+		k := keys[j]
+		r := &recs[i]
+		for h := t.home(k); ; h = (h + 1) & mask {
+			e := &t.slots[h]
+			if e.c.Flows == 0 {
+				e.key = k
+				e.c = Counters{Flows: 1, Packets: r.Packets, Bytes: r.Bytes, First: r.Start, Last: r.End}
+				t.n++
+				if 2*t.n > len(t.slots) {
+					t.grow()
+					mask = uint64(len(t.slots) - 1)
+				}
+				break
+			}
+			if e.key == k {
+				c := &e.c
+				c.Flows++
+				c.Packets += r.Packets
+				c.Bytes += r.Bytes
+				c.First = min(c.First, r.Start)
+				c.Last = max(c.Last, r.End)
+				break
+			}
+		}
+	}
+}
+
+// merge adds c to the counters of k, adding k when it is new.
+func (t *packedTable) merge(k uint64, c *Counters) {
+	mask := uint64(len(t.slots) - 1)
+	for h := t.home(k); ; h = (h + 1) & mask {
+		e := &t.slots[h]
+		if e.c.Flows == 0 {
+			e.key = k
+			e.c = *c
+			t.n++
+			if 2*t.n > len(t.slots) {
+				t.grow()
+			}
+			return
+		}
+		if e.key == k {
+			e.c.Merge(c)
+			return
+		}
+	}
+}
+
+// grow makes the table four times larger while it is small (fewer
+// rehashes on the way to a large table), then twice.
+func (t *packedTable) grow() {
+	old := t.slots
+	factor := 2
+	if len(old) < 1<<16 {
+		factor = 4
+	}
+	t.slots = make([]packedEntry, factor*len(old))
+	t.shift -= uint8(factor / 2)
+	mask := uint64(len(t.slots) - 1)
+	for i := range old {
+		e := &old[i]
+		if e.c.Flows == 0 {
+			continue
+		}
+		h := t.home(e.key)
+		for t.slots[h].c.Flows != 0 {
+			h = (h + 1) & mask
+		}
+		t.slots[h] = *e
+	}
+}
+
+// all yields every key and its counters.
+func (t *packedTable) all() iter.Seq2[uint64, *Counters] {
+	return func(yield func(uint64, *Counters) bool) {
+		for i := range t.slots {
+			e := &t.slots[i]
+			if e.c.Flows != 0 && !yield(e.key, &e.c) {
+				return
+			}
+		}
+	}
+}
+
+// packKeys sets keys[j] to the packed key of recs[sel[j]]; for a flow
+// whose key does not pack (an IPv6 address) it sets skip[j] and returns
+// true among its results.
+func packKeys(recs []flow.Record, sel []int32, keyFields []KeyField, layout []packedField, keys []uint64, skip []bool) (anySkipped bool) {
+	keys = keys[:len(sel)]
+	clear(keys)
+	for f, kf := range keyFields {
+		shift := layout[f].shift
+		if isAddrField(kf.f) {
+			mask := uint64(0xffffffff)
+			if kf.Mask4 > 0 {
+				mask &^= uint64(1)<<(32-kf.Mask4) - 1
+			}
+			if packAddrs(kf.f, recs, sel, keys, skip, shift, mask) {
+				anySkipped = true
+			}
+			continue
+		}
+		packNums(kf.f, recs, sel, keys, shift)
+	}
+	return anySkipped
+}
+
+// packNums ors numeric field f of recs[sel[j]] into keys[j] at shift.
+func packNums(f field, recs []flow.Record, sel []int32, keys []uint64, shift uint8) {
+	switch f {
+	case fieldSrcPort:
+		for j, i := range sel {
+			keys[j] |= uint64(recs[i].SrcPort) << shift
+		}
+	case fieldDstPort:
+		for j, i := range sel {
+			keys[j] |= uint64(recs[i].DstPort) << shift
+		}
+	case fieldProto:
+		for j, i := range sel {
+			keys[j] |= uint64(recs[i].Proto) << shift
+		}
+	default:
+		for j, i := range sel {
+			keys[j] |= numValue(&recs[i], f) << shift
+		}
+	}
+}
+
+// packAddrs ors address field f of recs[sel[j]] (family bit, IPv4 address
+// and mask) into keys[j] at shift, or sets skip[j] for an IPv6 address.
+func packAddrs(f field, recs []flow.Record, sel []int32, keys []uint64, skip []bool, shift uint8, mask uint64) (anySkipped bool) {
+	for j, i := range sel {
+		a := addrField(&recs[i], f)
+		switch {
+		case a.Is4():
+			b := a.As4()
+			keys[j] |= (1<<32 | uint64(binary.BigEndian.Uint32(b[:]))&mask) << shift
+		case !a.IsValid():
+		case a.Is4In6():
+			b := a.Unmap().As4()
+			keys[j] |= (1<<32 | uint64(binary.BigEndian.Uint32(b[:]))&mask) << shift
+		default:
+			skip[j] = true
+			anySkipped = true
+		}
+	}
+	return anySkipped
+}
+
+// logSizeFor is the log2 of a slot count that holds n entries at most half
+// full.
+func logSizeFor(n int) int { return max(10, bits.Len(uint(2*n))) }

@@ -1,0 +1,206 @@
+package query
+
+import (
+	"cmp"
+	"context"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/flowscan/flowscan/internal/flow"
+)
+
+// TestSelectRunMatchesMatch checks the run-at-a-time evaluation, chained
+// and general, against Match record by record, on selections with gaps.
+func TestSelectRunMatchesMatch(t *testing.T) {
+	recs := variedFlows(700, testBase.UnixMilli())
+	tests := []struct {
+		expr  string
+		chain bool
+	}{
+		{"proto tcp and dst port 443", true},
+		{"tcp and not port 53 and bytes > 1000", true},
+		{"not src net 10.0.1.0/24", true},
+		{"port 443", true},
+		{"port != 443", true},
+		{"dst port in [53 80] and src as in [0 64500]", true},
+		{"ipv6 and packets >= 10", true},
+		{"ipv4 and flags S", true},
+		{"tcp or udp", false},
+		{"src port 443 or dst port 80 or proto icmp", false},
+		{"(tcp and dst port 443) or (udp and dst port 53)", false},
+		{"not (tcp and dst port 443)", false},
+		{"(host 10.0.1.2 or net 2001:db8::/32) and not (bytes < 1K or duration > 4000)", false},
+		{"bps > 10K or pps < 5 or bpp = 0", false},
+		{"in if 2 or out if 7 and vlan 10", false},
+		{"tos 0x20 or mask 24 or as 15169", false},
+		{"exporter 10.0.0.0/16 or nexthop 2001:db8::/32", false},
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	var s runScratch
+	for _, tt := range tests {
+		f := MustCompile(tt.expr)
+		if got := f.chainKeep != nil; got != tt.chain {
+			t.Errorf("%q: chain %v, want %v", tt.expr, got, tt.chain)
+		}
+		for round := range 4 {
+			var sel, want []int32
+			for i := range recs {
+				if round > 0 && rng.IntN(3) == 0 {
+					continue
+				}
+				sel = append(sel, int32(i))
+				if f.Match(&recs[i]) {
+					want = append(want, int32(i))
+				}
+			}
+			got := f.selectRun(recs, sel, &s)
+			if len(got) != len(want) {
+				t.Fatalf("%q round %d: %d records selected, want %d", tt.expr, round, len(got), len(want))
+			}
+			for j := range want {
+				if got[j] != want[j] {
+					t.Fatalf("%q round %d: selection %d is record %d, want %d", tt.expr, round, j, got[j], want[j])
+				}
+			}
+		}
+	}
+}
+
+// TestPackedKeysMatchMakeKey checks that packing a key and unpacking it
+// gives makeKey's Key, for IPv4, IPv4-mapped and zero addresses, masks and
+// every numeric field, and that IPv6 addresses are left to the general
+// table.
+func TestPackedKeysMatchMakeKey(t *testing.T) {
+	recs := variedFlows(500, testBase.UnixMilli())
+	recs[1].SrcAddr = netip.MustParseAddr("::ffff:192.0.2.7")
+	recs[2].DstAddr = netip.MustParseAddr("::ffff:198.51.100.9")
+	recs[3].SrcAddr = netip.Addr{}
+	recs[4].SrcAddr = netip.MustParseAddr("255.255.255.255")
+	recs[4].SrcAS, recs[4].DstAS = 1<<32-1, 1<<32-1
+	specs := append([]string{"src_addr/24,dst_port", "dst_addr/16/64,proto", "src_as,dst_as", "src_addr,src_port,proto",
+		"exporter/8,src_port,tos", "src_addr/1", "dst_addr/32"}, KeyFieldNames...)
+	sel := make([]int32, len(recs))
+	for i := range sel {
+		sel[i] = int32(i)
+	}
+	for _, spec := range specs {
+		keys, err := ParseKeys(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		layout := packLayout(keys)
+		if layout == nil {
+			t.Fatalf("%s: does not pack", spec)
+		}
+		packed := make([]uint64, len(recs))
+		skip := make([]bool, len(recs))
+		packKeys(recs, sel, keys, layout, packed, skip)
+		for i := range recs {
+			r := &recs[i]
+			want := makeKey(r, keys)
+			v6 := false
+			for _, kf := range keys {
+				if a := addrField(r, kf.f); isAddrField(kf.f) && a.Is6() && !a.Is4In6() {
+					v6 = true
+				}
+			}
+			if skip[i] != v6 {
+				t.Fatalf("%s: record %d skipped %v, want %v", spec, i, skip[i], v6)
+			}
+			if v6 {
+				continue
+			}
+			if got := unpackKey(packed[i], keys, layout); got != want {
+				t.Fatalf("%s: record %d: key %+v, want %+v", spec, i, got, want)
+			}
+		}
+	}
+	for _, spec := range []string{"src_addr,dst_addr", "src_as,dst_as,proto", "exporter,next_hop"} {
+		keys, err := ParseKeys(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if packLayout(keys) != nil {
+			t.Errorf("%s: packs into 64 bits", spec)
+		}
+	}
+}
+
+// TestPackedTable checks the packed table against a Go map across growth
+// and merging.
+func TestPackedTable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	recs := make([]flow.Record, 1)
+	sel := []int32{0}
+	want := map[uint64]Counters{}
+	a, b := newPackedTable(10), newPackedTable(10)
+	for i := range 200_000 {
+		k := rng.Uint64N(uint64(1 + i/4))
+		if i%7 == 0 {
+			k = 0 // the zero key is a key like any other
+		}
+		recs[0] = flow.Record{Packets: 1 + rng.Uint64N(9), Bytes: rng.Uint64N(1500), Start: rng.Int64N(1000), End: 1000 + rng.Int64N(1000)}
+		c := want[k]
+		c.Add(&recs[0])
+		want[k] = c
+		tbl := a
+		if i%3 == 0 {
+			tbl = b
+		}
+		tbl.add(recs, sel, []uint64{k}, nil)
+	}
+	for k, c := range b.all() {
+		a.merge(k, c)
+	}
+	if a.n != len(want) {
+		t.Fatalf("%d keys, want %d", a.n, len(want))
+	}
+	for k, c := range a.all() {
+		if *c != want[k] {
+			t.Fatalf("key %d: %+v, want %+v", k, *c, want[k])
+		}
+	}
+}
+
+// TestSummaryWindow checks summaries (block headers for blocks inside the
+// window, decoded flows for the blocks across its edges) against a count
+// over the records, with and without a filter.
+func TestSummaryWindow(t *testing.T) {
+	base := testBase.UnixMilli()
+	// Blocks of 4 records (16 blocks: fewer than the writer's queue
+	// holds) written in time order: most lie inside a window, some across
+	// its edges.
+	recs := variedFlows(64, base)
+	slices.SortFunc(recs, func(a, b flow.Record) int { return cmp.Compare(a.Start, b.Start) })
+	dir := t.TempDir()
+	writeArchive(t, dir, testBase.Add(11*time.Minute), recs)
+	for _, w := range []struct{ from, to int64 }{{0, 0}, {100_000, 0}, {0, 300_001}, {123_457, 456_789}} {
+		for _, expr := range []string{"", "proto tcp"} {
+			f := MustCompile(expr)
+			q := &Query{Dirs: []string{dir}, Filter: f, Workers: 2}
+			if w.from != 0 {
+				q.From = time.UnixMilli(base + w.from)
+			}
+			if w.to != 0 {
+				q.To = time.UnixMilli(base + w.to)
+			}
+			from, to := q.window()
+			var want Counters
+			for i := range recs {
+				if recs[i].Start >= from && recs[i].Start < to && f.Match(&recs[i]) {
+					want.Add(&recs[i])
+				}
+			}
+			got, err := q.Aggregate(context.Background(), AggregateSpec{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Total != want || want.Flows == 0 {
+				t.Errorf("window %+v filter %q: %+v, want %+v", w, expr, got.Total, want)
+			}
+		}
+	}
+}
