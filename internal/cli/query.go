@@ -29,6 +29,8 @@ type queryCommon struct {
 	workers  int
 	lag      time.Duration
 	progress string
+	ch       clickhouseFlags
+	config   string
 }
 
 func (c *queryCommon) register(fs *flag.FlagSet) {
@@ -38,12 +40,33 @@ func (c *queryCommon) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.workers, "workers", 0, "parallel readers (default GOMAXPROCS)")
 	fs.DurationVar(&c.lag, "lag", query.DefaultLag, "also read files starting up to `DURATION` after --to (long flows exported late)")
 	fs.StringVar(&c.progress, "progress", "auto", "progress on stderr: auto (when a terminal), yes or no")
+	c.ch.register(fs, false)
+	fs.StringVar(&c.config, "config", "", "configuration `FILE` (YAML; its clickhouse: section names the servers when --clickhouse is not given)")
+}
+
+// clickhouse returns the ClickHouse backend when --clickhouse (or the
+// configuration's clickhouse section) names servers, else nil.
+func (c *queryCommon) clickhouse(fs *flag.FlagSet) (*query.ClickHouse, error) {
+	cfg, err := loadConfig(c.config)
+	if err != nil {
+		return nil, err
+	}
+	c.ch.merge(fs, cfg)
+	if !c.ch.enabled() {
+		return nil, nil
+	}
+	clients, schema, err := c.ch.resolve(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// Any server answers for the whole cluster through the Distributed tables.
+	return &query.ClickHouse{Client: clients[0], Schema: schema}, nil
 }
 
 // build returns the Query for the flags and filter arguments.
 func (c *queryCommon) build(filterArgs []string) (*query.Query, error) {
-	if len(c.dirs) == 0 {
-		return nil, errors.New("--dir is required")
+	if len(c.dirs) == 0 && !c.ch.enabled() {
+		return nil, errors.New("--dir (or --clickhouse URL) is required")
 	}
 	q := &query.Query{Dirs: c.dirs, Workers: c.workers, Lag: c.lag}
 	now := time.Now()
@@ -132,7 +155,10 @@ func runQuery(args []string, stdout, stderr io.Writer) error {
 			"  flowscan query --dir flows --top 10 --by src_addr --order bytes\n"+
 			"  flowscan query --dir flows --top 20 --by src_addr/24,dst_port 'not net 10.0.0.0/8'\n"+
 			"  flowscan query --dir flows --aggregate src_addr,dst_addr,dst_port --order bytes --limit 100\n"+
-			"  flowscan query --dir flows --summary 'bytes > 1M'", stderr)
+			"  flowscan query --dir flows --summary 'bytes > 1M'\n"+
+			"  flowscan query --clickhouse http://127.0.0.1:8123/flowscan --from -1d --top 10 --by dst_port\n\n"+
+			"With --clickhouse the same filters and options run as SQL on the coarsest ClickHouse table\n"+
+			"that keeps the fields involved (see docs/clickhouse.md).", stderr)
 	var c queryCommon
 	c.register(fs)
 	format := fs.String("format", "table", "output `FORMAT`: table, csv, json (one object per line, as flowscan dump), ndjson, jsonarray")
@@ -154,6 +180,13 @@ func runQuery(args []string, stdout, stderr io.Writer) error {
 	order, err := query.ParseOrder(*orderName)
 	if err != nil {
 		return err
+	}
+	ch, err := c.clickhouse(fs)
+	if err != nil {
+		return err
+	}
+	if ch != nil && len(c.dirs) > 0 {
+		return errors.New("--dir and --clickhouse exclude each other: read the archive or ClickHouse")
 	}
 	q, err := c.build(fs.Args())
 	if err != nil {
@@ -194,7 +227,12 @@ func runQuery(args []string, stdout, stderr io.Writer) error {
 		if *summary {
 			spec.Keys, spec.Limit = nil, 0
 		}
-		res, err := q.Aggregate(ctx, spec)
+		var res *query.Result
+		if ch != nil {
+			res, err = q.AggregateClickHouse(ctx, ch, spec)
+		} else {
+			res, err = q.Aggregate(ctx, spec)
+		}
 		stopProgress()
 		if err != nil {
 			return err
@@ -208,7 +246,7 @@ func runQuery(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	err = q.Flows(ctx, func(batch []flow.Record) error {
+	write := func(batch []flow.Record) error {
 		for i := range batch {
 			if *limit > 0 && fw.Count() >= *limit {
 				return errQueryLimit
@@ -218,7 +256,12 @@ func runQuery(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		return nil
-	})
+	}
+	if ch != nil {
+		err = q.FlowsClickHouse(ctx, ch, int(*limit), write)
+	} else {
+		err = q.Flows(ctx, write)
+	}
 	stopProgress()
 	if cerr := fw.Close(); err == nil {
 		err = cerr
