@@ -134,3 +134,70 @@ func TestClickHouseStoppedDuringCollection(t *testing.T) {
 		}
 	}
 }
+
+// TestClickHouseTwoShardCluster runs two ClickHouse servers as the two
+// shards of one cluster, two collectors inserting into both, and reads
+// top-N and totals through the Distributed tables of either server.
+func TestClickHouseTwoShardCluster(t *testing.T) {
+	needFlowscan(t)
+	srvs := chtest.StartCluster(t, "flows", 2)
+	urls := []string{srvs[0].URL("flowscan"), srvs[1].URL("flowscan")}
+	chArgs := []string{"--clickhouse", urls[0], "--clickhouse", urls[1], "--clickhouse-cluster", "flows"}
+	if out, err := runFlowscan(t, append([]string{"clickhouse", "init"}, chArgs...)...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var dirs []string
+	var cols []*collector
+	for i := 0; i < 2; i++ {
+		port := freeUDPPort(t)
+		dir := t.TempDir()
+		dirs = append(dirs, dir)
+		c := startCollector(t, port, dir, chArgs...)
+		cols = append(cols, c)
+		sendFlows(t, port, []string{"v5", "ipfix"}[i], 15000, 50000, 10+i)
+	}
+	for _, c := range cols {
+		c := c
+		eventually(t, 30*time.Second, "flows in ClickHouse", func() bool {
+			m, err := c.scrape()
+			return err == nil && metricSum(m, "flowscan_flows_total") > 0 &&
+				metricSum(m, "flowscan_clickhouse_rows_total") >= metricSum(m, "flowscan_flows_total")
+		})
+		if err := c.signal(t, syscall.SIGTERM, 20*time.Second); err != nil {
+			t.Fatalf("%v\n%s", err, c.out.String())
+		}
+	}
+	want := fileTotals(t, dirs...)
+	// Each shard holds part of the flows; the Distributed tables all.
+	var perShard uint64
+	for _, u := range urls {
+		n := clickhouseTotals(t, u, "flows_local").flows
+		if n == 0 {
+			t.Errorf("shard %s holds no flows: batches are not spread", u)
+		}
+		perShard += n
+	}
+	if perShard != want.flows {
+		t.Errorf("shards hold %d flows together, flow files %d", perShard, want.flows)
+	}
+	for _, u := range urls {
+		for _, table := range clickhouse.TableNames() {
+			if got := clickhouseTotals(t, u, table); got != want {
+				t.Errorf("%s %s (Distributed): %+v, flow files %+v", u, table, got, want)
+			}
+		}
+	}
+	// The same top-N from the flow files of both collectors and from the cluster.
+	top := func(args ...string) string {
+		out, err := runFlowscan(t, append(args, "--top", "5", "--by", "dst_port", "--order", "bytes", "--format", "csv", "--progress", "no")...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	fromFiles := top("query", "--dir", dirs[0], "--dir", dirs[1])
+	fromCluster := top(append([]string{"query"}, chArgs...)...)
+	if fromFiles != fromCluster || strings.Count(fromFiles, "\n") < 5 {
+		t.Errorf("top 5 dst_port differ:\nflow files:\n%s\ncluster:\n%s", fromFiles, fromCluster)
+	}
+}
