@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/flowscan/flowscan/internal/flow"
+	"github.com/flowscan/flowscan/internal/gen"
 )
 
 // maxBytesPerFlow is the on-disk budget for synthetic v5-like traffic.
@@ -130,5 +132,127 @@ func BenchmarkBytesPerFlow(b *testing.B) {
 	for range b.N {
 		_, size := writeSynthetic(b, b.TempDir(), 100_000, nil)
 		b.ReportMetric(float64(size)/100_000, "bytes/flow")
+	}
+}
+
+// codecDatasets are the record sets the block codec benchmarks use: the
+// synthetic v5-like records of TestBytesPerFlow, and the traffic model of
+// `flowscan gen` with the IPv6 share of its v9 and IPFIX output.
+func codecDatasets(n int) []struct {
+	name string
+	recs []flow.Record
+} {
+	rng := rand.New(rand.NewPCG(3, 4))
+	mix := gen.NewMix(7, gen.MixOptions{IPv6Share: 0.2})
+	genRecs := make([]flow.Record, n)
+	exporter := netip.MustParseAddr("127.0.0.1")
+	now := t0
+	for i := range genRecs {
+		if i%30 == 0 {
+			now = now.Add(37 * time.Microsecond * 30)
+		}
+		mix.Next(&genRecs[i], now)
+		genRecs[i].Exporter = exporter
+	}
+	return []struct {
+		name string
+		recs []flow.Record
+	}{
+		{"synth_v5", synthV5(rng, n, t0)},
+		{"gen_v6share20", genRecs},
+	}
+}
+
+// BenchmarkBlockCodec compares the version-1 block codec (columns, then
+// one zstd frame) with the version-2 sections codec, block by block
+// (8192 records, the writer's default), on one goroutine: encode ns/flow
+// and bytes/flow, and decode of all columns and of two (the source address
+// and the bytes, what a top-N by source address reads).
+func BenchmarkBlockCodec(b *testing.B) {
+	const n = DefaultBlockRecords
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer enc.Close()
+	two := ColSrcAddr | ColBytes
+	for _, ds := range codecDatasets(8 * n) {
+		blocks := make([][]flow.Record, 0, 8)
+		for i := 0; i < len(ds.recs); i += n {
+			blocks = append(blocks, ds.recs[i:i+n])
+		}
+		var c columnCodec
+		var v1, v2 [][]byte
+		var bases []int64
+		for _, blk := range blocks {
+			sum := summarize(blk)
+			bases = append(bases, sum.minStart)
+			v1 = append(v1, enc.EncodeAll(c.appendColumns(nil, blk, sum.minStart), nil))
+			p, _, _ := c.appendSections(nil, blk)
+			v2 = append(v2, p)
+		}
+		size := func(ps [][]byte) float64 {
+			t := 0
+			for _, p := range ps {
+				t += len(p)
+			}
+			return float64(t) / float64(len(ps)*n)
+		}
+		b.Run(ds.name+"/encode/v1_zstd", func(b *testing.B) {
+			var raw, out []byte
+			b.ReportAllocs()
+			b.SetBytes(n)
+			for i := 0; b.Loop(); i++ {
+				blk := blocks[i%len(blocks)]
+				raw = c.appendColumns(raw[:0], blk, summarize(blk).minStart)
+				out = enc.EncodeAll(raw, out[:0])
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/flow")
+			b.ReportMetric(size(v1), "bytes/flow")
+		})
+		b.Run(ds.name+"/encode/v2_sections", func(b *testing.B) {
+			var out []byte
+			b.ReportAllocs()
+			b.SetBytes(n)
+			for i := 0; b.Loop(); i++ {
+				out, _, _ = c.appendSections(out[:0], blocks[i%len(blocks)])
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/flow")
+			b.ReportMetric(size(v2), "bytes/flow")
+		})
+		dec := zstdDecoder()
+		buf := make([]flow.Record, 1024)
+		for _, sel := range []struct {
+			name string
+			cols Columns
+		}{{"all", AllColumns}, {"src_bytes", two}} {
+			b.Run(ds.name+"/decode_"+sel.name+"/v1_zstd", func(b *testing.B) {
+				var raw []byte
+				b.ReportAllocs()
+				for i := 0; b.Loop(); i++ {
+					k := i % len(blocks)
+					raw, err = dec.DecodeAll(v1[k], raw[:0])
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := c.locateBlock(raw, false, n, bases[k], sel.cols); err != nil {
+						b.Fatal(err)
+					}
+					c.scanLocated(buf, sel.cols, func([]flow.Record) {})
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/flow")
+			})
+			b.Run(ds.name+"/decode_"+sel.name+"/v2_sections", func(b *testing.B) {
+				b.ReportAllocs()
+				for i := 0; b.Loop(); i++ {
+					k := i % len(blocks)
+					if err := c.locateBlock(v2[k], true, n, bases[k], sel.cols); err != nil {
+						b.Fatal(err)
+					}
+					c.scanLocated(buf, sel.cols, func([]flow.Record) {})
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/flow")
+			})
+		}
 	}
 }

@@ -4,8 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/bits"
 	"net/netip"
+
+	"github.com/klauspost/compress/huff0"
 
 	"github.com/flowscan/flowscan/internal/flow"
 )
@@ -69,6 +70,11 @@ type columnCodec struct {
 	starts []uint64
 	addrs  []netip.Addr
 	layout blockLayout
+	enc    sectionEncoder
+	// arena holds the streams of a sections payload that are not stored
+	// raw; huff decodes them.
+	arena []byte
+	huff  huff0.Scratch
 }
 
 func (c *columnCodec) scratch(n int) {
@@ -95,236 +101,6 @@ func uintToMAC(v uint64) [6]byte {
 type blockSummary struct {
 	minStart, maxEnd int64
 	packets, bytes   uint64
-}
-
-func summarize(recs []flow.Record) blockSummary {
-	s := blockSummary{minStart: recs[0].Start, maxEnd: recs[0].End}
-	for i := range recs {
-		r := &recs[i]
-		s.minStart = min(s.minStart, r.Start)
-		s.maxEnd = max(s.maxEnd, r.End)
-		s.packets += r.Packets
-		s.bytes += r.Bytes
-	}
-	return s
-}
-
-// appendColumns appends the column-wise encoding of recs (len > 0) to dst.
-// base must be the smallest Start in recs.
-func (c *columnCodec) appendColumns(dst []byte, recs []flow.Record, base int64) []byte {
-	n := len(recs)
-	c.scratch(n)
-	for col := range numAddrColumns {
-		a := c.addrs
-		switch col {
-		case addrExporter:
-			for i := range recs {
-				a[i] = recs[i].Exporter
-			}
-		case addrSrc:
-			for i := range recs {
-				a[i] = recs[i].SrcAddr
-			}
-		case addrDst:
-			for i := range recs {
-				a[i] = recs[i].DstAddr
-			}
-		case addrNextHop:
-			for i := range recs {
-				a[i] = recs[i].NextHop
-			}
-		}
-		dst = appendAddrColumn(dst, a)
-	}
-	for col := range numIntColumns {
-		v := c.vals
-		switch col {
-		case colStart:
-			for i := range recs {
-				v[i] = uint64(recs[i].Start - base)
-			}
-		case colEnd:
-			for i := range recs {
-				v[i] = zigzag(recs[i].End - recs[i].Start)
-			}
-		case colBytes:
-			for i := range recs {
-				v[i] = recs[i].Bytes
-			}
-		case colPackets:
-			for i := range recs {
-				v[i] = recs[i].Packets
-			}
-		case colDomain:
-			for i := range recs {
-				v[i] = uint64(recs[i].Domain)
-			}
-		case colSamplingRate:
-			for i := range recs {
-				v[i] = uint64(recs[i].SamplingRate)
-			}
-		case colInIf:
-			for i := range recs {
-				v[i] = uint64(recs[i].InIf)
-			}
-		case colOutIf:
-			for i := range recs {
-				v[i] = uint64(recs[i].OutIf)
-			}
-		case colSrcAS:
-			for i := range recs {
-				v[i] = uint64(recs[i].SrcAS)
-			}
-		case colDstAS:
-			for i := range recs {
-				v[i] = uint64(recs[i].DstAS)
-			}
-		case colSrcPort:
-			for i := range recs {
-				v[i] = uint64(recs[i].SrcPort)
-			}
-		case colDstPort:
-			for i := range recs {
-				v[i] = uint64(recs[i].DstPort)
-			}
-		case colSrcVLAN:
-			for i := range recs {
-				v[i] = uint64(recs[i].SrcVLAN)
-			}
-		case colDstVLAN:
-			for i := range recs {
-				v[i] = uint64(recs[i].DstVLAN)
-			}
-		case colProto:
-			for i := range recs {
-				v[i] = uint64(recs[i].Proto)
-			}
-		case colTOS:
-			for i := range recs {
-				v[i] = uint64(recs[i].TOS)
-			}
-		case colTCPFlags:
-			for i := range recs {
-				v[i] = uint64(recs[i].TCPFlags)
-			}
-		case colSrcMask:
-			for i := range recs {
-				v[i] = uint64(recs[i].SrcMask)
-			}
-		case colDstMask:
-			for i := range recs {
-				v[i] = uint64(recs[i].DstMask)
-			}
-		case colSrcMAC:
-			for i := range recs {
-				v[i] = macToUint(recs[i].SrcMAC)
-			}
-		case colDstMAC:
-			for i := range recs {
-				v[i] = macToUint(recs[i].DstMAC)
-			}
-		}
-		dst = appendIntColumn(dst, v)
-	}
-	return dst
-}
-
-// appendIntColumn writes a width byte and the byte planes of vals.
-func appendIntColumn(dst []byte, vals []uint64) []byte {
-	var or uint64
-	for _, v := range vals {
-		or |= v
-	}
-	width := (bits.Len64(or) + 7) / 8
-	dst = append(dst, byte(width))
-	n := len(vals)
-	for p := range width {
-		start := len(dst)
-		dst = grow(dst, n)
-		plane := dst[start : start+n]
-		shift := uint(8 * p)
-		for i, v := range vals {
-			plane[i] = byte(v >> shift)
-		}
-	}
-	return dst
-}
-
-// grow extends dst by n bytes (contents unspecified).
-func grow(dst []byte, n int) []byte {
-	if cap(dst)-len(dst) < n {
-		bigger := make([]byte, len(dst), 2*cap(dst)+n)
-		copy(bigger, dst)
-		dst = bigger
-	}
-	return dst[:len(dst)+n]
-}
-
-func appendAddrColumn(dst []byte, addrs []netip.Addr) []byte {
-	n := len(addrs)
-	start := len(dst)
-	dst = grow(dst, n)
-	kinds := dst[start:]
-	var n4, n6, nz int
-	for i, a := range addrs {
-		switch {
-		case !a.IsValid():
-			kinds[i] = kindZero
-		case a.Is4():
-			kinds[i] = kindV4
-			n4++
-		case a.Zone() != "":
-			kinds[i] = kindV6Zone
-			n6++
-			nz++
-		default:
-			kinds[i] = kindV6
-			n6++
-		}
-	}
-	if n4 > 0 {
-		start = len(dst)
-		dst = grow(dst, 4*n4)
-		planes := dst[start:]
-		j := 0
-		for _, a := range addrs {
-			if a.Is4() {
-				b := a.As4()
-				planes[j] = b[0]
-				planes[n4+j] = b[1]
-				planes[2*n4+j] = b[2]
-				planes[3*n4+j] = b[3]
-				j++
-			}
-		}
-	}
-	if n6 > 0 {
-		start = len(dst)
-		dst = grow(dst, 16*n6)
-		planes := dst[start:]
-		j := 0
-		for _, a := range addrs {
-			if a.Is6() {
-				b := a.As16()
-				for p := range 16 {
-					planes[p*n6+j] = b[p]
-				}
-				j++
-			}
-		}
-	}
-	if nz > 0 {
-		for _, a := range addrs {
-			if z := a.Zone(); z != "" && a.Is6() {
-				if len(z) > maxZoneLen {
-					z = z[:maxZoneLen]
-				}
-				dst = binary.AppendUvarint(dst, uint64(len(z)))
-				dst = append(dst, z...)
-			}
-		}
-	}
-	return dst
 }
 
 var errColumns = errors.New("malformed data block columns")
@@ -367,15 +143,33 @@ const (
 func addrColumn(col int) Columns { return 1 << col }
 func intColumn(col int) Columns  { return 1 << (numAddrColumns + col) }
 
-// decodeSelected appends the n records encoded in raw to dst, setting
-// only the fields in cols; the appended records' other fields keep what
-// dst's spare capacity held (zero in new memory). Unselected columns are
-// skipped but checked as strictly as decoding them would, so every
-// selection accepts exactly the payloads a full decode accepts.
+// decodeSelected appends the n records of the version-1 payload raw to
+// dst, setting only the fields in cols; see appendLocated. Unselected
+// columns are skipped but checked as strictly as decoding them would, so
+// every selection accepts exactly the payloads a full decode accepts.
 func (c *columnCodec) decodeSelected(dst []flow.Record, raw []byte, n int, base int64, cols Columns) ([]flow.Record, error) {
 	if err := c.locate(raw, n, base); err != nil {
 		return dst, err
 	}
+	return c.appendLocated(dst, cols), nil
+}
+
+// locateBlock checks a data block payload of n records (a version-1
+// payload, or a sections payload when sections is set) and records where
+// the columns in cols lie, for appendLocated and scanLocated.
+func (c *columnCodec) locateBlock(payload []byte, sections bool, n int, base int64, cols Columns) error {
+	if sections {
+		return c.locateSections(payload, n, base, cols)
+	}
+	return c.locate(payload, n, base)
+}
+
+// appendLocated appends the records of the payload located last to dst,
+// setting only the fields in cols (which locate must have covered); the
+// appended records' other fields keep what dst's spare capacity held
+// (zero in new memory).
+func (c *columnCodec) appendLocated(dst []flow.Record, cols Columns) []flow.Record {
+	n := c.layout.n
 	old := len(dst)
 	if cap(dst)-old < n {
 		bigger := make([]flow.Record, old, old+n+old/4)
@@ -384,45 +178,43 @@ func (c *columnCodec) decodeSelected(dst []flow.Record, raw []byte, n int, base 
 	}
 	dst = dst[:old+n]
 	c.decodeRange(dst[old:], 0, cols)
-	return dst, nil
+	return dst
 }
 
-// scanSelected decodes the n records encoded in raw into buf, len(buf)
-// records at a time, setting only the fields in cols, and calls fn with
-// each run of records in order. The whole payload is checked first (as
-// decodeSelected checks it), so on error fn is never called. Decoding a
-// run that fits in the CPU cache and using it at once is faster than
-// decoding a whole block into memory and then reading it back.
-func (c *columnCodec) scanSelected(buf []flow.Record, raw []byte, n int, base int64, cols Columns, fn func([]flow.Record)) error {
-	if len(buf) == 0 {
-		return errors.New("scanSelected: empty buffer")
-	}
-	if err := c.locate(raw, n, base); err != nil {
-		return err
-	}
+// scanLocated decodes the records of the payload located last into buf,
+// len(buf) (> 0) records at a time, setting only the fields in cols, and
+// calls fn with each run of records in order. Decoding a run that fits in
+// the CPU cache and using it at once is faster than decoding a whole block
+// into memory and then reading it back.
+func (c *columnCodec) scanLocated(buf []flow.Record, cols Columns, fn func([]flow.Record)) {
+	n := c.layout.n
 	for lo := 0; lo < n; lo += len(buf) {
 		out := buf[:min(len(buf), n-lo)]
 		c.decodeRange(out, lo, cols)
 		fn(out)
 	}
-	return nil
 }
 
 // addrLayout is where one address column's parts lie in a payload, and
 // how far decodeRange has read it.
 type addrLayout struct {
-	kinds, p4, p6 []byte
-	n4, n6        int
+	kinds  []byte
+	p4     [4][]byte  // byte planes of the IPv4 addresses, n4 bytes each
+	p6     [16][]byte // byte planes of the IPv6 addresses, n6 bytes each
+	n4, n6 int
 	// j4 and j6 count the IPv4 and IPv6 addresses before the next record
 	// to decode; zones holds the zone names from there on.
 	j4, j6 int
 	zones  []byte
 }
 
-// intLayout is where one integer column's byte planes lie in a payload.
+// intLayout is where one integer column's byte planes lie in a payload:
+// the planes that vary, and the bytes of those that do not.
 type intLayout struct {
-	width  int
-	planes []byte // width planes of n bytes
+	fixed  uint64    // the constant planes' bytes in place
+	planes [8][]byte // the varying planes, n bytes each
+	shifts [8]uint8  // of each varying plane's byte in the value
+	np     int       // varying planes
 }
 
 // blockLayout is a checked payload's columns, set by locate.
@@ -453,9 +245,14 @@ func (c *columnCodec) locate(raw []byte, n int, base int64) error {
 			return errColumns
 		}
 		a.n4, a.n6, a.j4, a.j6 = n4, n6, 0, 0
-		a.p4 = raw[:4*n4]
-		a.p6 = raw[4*n4 : 4*n4+16*n6]
-		raw = raw[4*n4+16*n6:]
+		for p := range a.p4 {
+			a.p4[p] = raw[p*n4 : (p+1)*n4]
+		}
+		raw = raw[4*n4:]
+		for p := range a.p6 {
+			a.p6[p] = raw[p*n6 : (p+1)*n6]
+		}
+		raw = raw[16*n6:]
 		zones := raw
 		for range nz {
 			l, m := binary.Uvarint(raw)
@@ -478,7 +275,11 @@ func (c *columnCodec) locate(raw []byte, n int, base int64) error {
 		if len(raw) < int(width)*n {
 			return fmt.Errorf("column %d: %w", col, errColumns)
 		}
-		l.ints[col] = intLayout{width: int(width), planes: raw[:int(width)*n]}
+		il := &l.ints[col]
+		*il = intLayout{np: int(width)}
+		for p := range int(width) {
+			il.planes[p], il.shifts[p] = raw[p*n:(p+1)*n], uint8(8*p)
+		}
 		raw = raw[int(width)*n:]
 	}
 	if len(raw) != 0 {
@@ -535,7 +336,7 @@ func (c *columnCodec) decodeRange(out []flow.Record, lo int, cols Columns) {
 		if col == colStart {
 			v = starts
 		}
-		l.ints[col].decode(v, lo, l.n)
+		l.ints[col].decode(v, lo)
 		switch col {
 		case colStart:
 			if cols&ColStart != 0 {
@@ -627,19 +428,22 @@ func (c *columnCodec) decodeRange(out []flow.Record, lo int, cols Columns) {
 	}
 }
 
-// decode sets vals to values lo..lo+len(vals) of a column of n values.
-func (c *intLayout) decode(vals []uint64, lo, n int) {
-	if c.width == 0 {
-		clear(vals)
+// decode sets vals to values lo..lo+len(vals) of the column.
+func (c *intLayout) decode(vals []uint64, lo int) {
+	hi := lo + len(vals)
+	if c.np == 0 {
+		for i := range vals {
+			vals[i] = c.fixed
+		}
 		return
 	}
-	hi := lo + len(vals)
-	for i, b := range c.planes[lo:hi] {
-		vals[i] = uint64(b)
+	fixed, shift := c.fixed, c.shifts[0]
+	for i, b := range c.planes[0][lo:hi] {
+		vals[i] = fixed | uint64(b)<<shift
 	}
-	for p := 1; p < c.width; p++ {
-		shift := uint(8 * p)
-		for i, b := range c.planes[p*n+lo : p*n+hi] {
+	for p := 1; p < c.np; p++ {
+		shift := c.shifts[p]
+		for i, b := range c.planes[p][lo:hi] {
 			vals[i] |= uint64(b) << shift
 		}
 	}
@@ -648,19 +452,19 @@ func (c *intLayout) decode(vals []uint64, lo, n int) {
 // decode sets addrs to addresses lo..lo+len(addrs) of the column and
 // moves its cursors past them.
 func (a *addrLayout) decode(addrs []netip.Addr, lo int) {
-	p4, p6, n4, n6 := a.p4, a.p6, a.n4, a.n6
+	p4, p6 := &a.p4, &a.p6
 	j4, j6 := a.j4, a.j6
 	for i, k := range a.kinds[lo : lo+len(addrs)] {
 		switch k {
 		case kindZero:
 			addrs[i] = netip.Addr{}
 		case kindV4:
-			addrs[i] = netip.AddrFrom4([4]byte{p4[j4], p4[n4+j4], p4[2*n4+j4], p4[3*n4+j4]})
+			addrs[i] = netip.AddrFrom4([4]byte{p4[0][j4], p4[1][j4], p4[2][j4], p4[3][j4]})
 			j4++
 		default:
 			var b [16]byte
 			for p := range 16 {
-				b[p] = p6[p*n6+j6]
+				b[p] = p6[p][j6]
 			}
 			j6++
 			addr := netip.AddrFrom16(b)

@@ -79,8 +79,9 @@ import (
 	"hash/crc32"
 )
 
-// FormatVersion is the file format version this package writes.
-const FormatVersion = 1
+// FormatVersion is the file format version this package writes. Readers
+// also read version 1 (data blocks with codec 0 or 1).
+const FormatVersion = 2
 
 const (
 	fileMagic         = "FLOWSCAN"
@@ -103,8 +104,9 @@ const (
 )
 
 const (
-	codecNone uint8 = 0
-	codecZstd uint8 = 1
+	codecNone     uint8 = 0
+	codecZstd     uint8 = 1
+	codecSections uint8 = 2 // data blocks of version 2: see sections.go
 )
 
 // ErrNotFlowFile is returned (wrapped) by Open for a file that does not start
@@ -138,8 +140,8 @@ func parseFileHeader(b []byte) (version uint32, err error) {
 		return 0, fmt.Errorf("%w (bad magic)", ErrNotFlowFile)
 	}
 	version = binary.LittleEndian.Uint32(b[8:])
-	if version != FormatVersion {
-		return version, fmt.Errorf("unsupported flow file version %d (want %d)", version, FormatVersion)
+	if version != 1 && version != FormatVersion {
+		return version, fmt.Errorf("unsupported flow file version %d (want 1 or %d)", version, FormatVersion)
 	}
 	return version, nil
 }
@@ -161,8 +163,9 @@ func (h *blockHeader) put(b []byte) {
 }
 
 // parseBlockHeader checks the header checksum and the bounds of every length
-// field; it does not look at the payload.
-func parseBlockHeader(b []byte) (blockHeader, error) {
+// field of a block in a file of the given format version; it does not look
+// at the payload.
+func parseBlockHeader(b []byte, version uint32) (blockHeader, error) {
 	var h blockHeader
 	if len(b) < blockHeaderLen {
 		return h, errors.New("short block header")
@@ -183,7 +186,9 @@ func parseBlockHeader(b []byte) (blockHeader, error) {
 		CRC:      binary.LittleEndian.Uint32(b[48:]),
 	}
 	switch {
-	case h.Codec != codecNone && h.Codec != codecZstd:
+	case h.Codec == codecSections && (version < 2 || h.Type != BlockData):
+		return h, fmt.Errorf("block codec %d in a version %d file's block of type %d", h.Codec, version, h.Type)
+	case h.Codec != codecNone && h.Codec != codecZstd && h.Codec != codecSections:
 		return h, fmt.Errorf("unknown block codec %d", h.Codec)
 	case h.Codec == codecNone && h.CompLen != h.RawLen:
 		return h, errors.New("uncompressed block with differing lengths")

@@ -43,6 +43,9 @@ func FuzzOpen(f *testing.F) {
 	f.Add(partial)
 	f.Add(complete[:len(complete)-3])
 	f.Add(appendFileHeader(nil))
+	if v1, err := os.ReadFile(v1File); err == nil {
+		f.Add(v1)
+	}
 	f.Add([]byte("garbage"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := NewReader(bytes.NewReader(data), int64(len(data)), "fuzz.fsf")

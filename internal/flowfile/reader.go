@@ -91,7 +91,7 @@ func scanFile(f io.ReaderAt, size int64, verify bool) (*scanResult, error) {
 		if _, err := f.ReadAt(hdr[:], off); err != nil {
 			return nil, err
 		}
-		h, err := parseBlockHeader(hdr[:])
+		h, err := parseBlockHeader(hdr[:], version)
 		if err != nil {
 			res.tornErr = fmt.Errorf("block at offset %d: %w", off, err)
 			break
@@ -282,7 +282,9 @@ func (r *Reader) Blocks() []BlockInfo { return r.blocks }
 // default is AllColumns). The appended records' other fields are not
 // written: they keep what the destination slice's spare capacity held,
 // which is zero for memory ReadBlock allocates, so a caller reusing one
-// buffer with one column set sees them zero. Skipped columns are still
+// buffer with one column set sees them zero. In a version-2 file only the
+// sections of the chosen columns are decoded and checked (the block
+// checksum covers them all); in a version-1 file skipped columns are still
 // checked, so a malformed block fails whatever the set.
 func (r *Reader) SetColumns(cols Columns) { r.cols = cols & AllColumns }
 
@@ -303,15 +305,24 @@ func (r *Reader) Next(dst []flow.Record) ([]flow.Record, error) {
 // ReadBlock appends the records of data block b (from Blocks) to dst,
 // decoding the fields chosen with SetColumns.
 func (r *Reader) ReadBlock(b BlockInfo, dst []flow.Record) ([]flow.Record, error) {
-	raw, err := r.payload(b)
-	if err != nil {
+	if err := r.locate(b); err != nil {
 		return dst, err
 	}
-	dst, err = r.codec.decodeSelected(dst, raw, int(b.header.Records), b.header.MinStart, r.cols)
+	return r.codec.appendLocated(dst, r.cols), nil
+}
+
+// locate reads data block b and prepares the columns chosen with
+// SetColumns for decoding.
+func (r *Reader) locate(b BlockInfo) error {
+	raw, err := r.payload(b)
 	if err != nil {
-		return dst, fmt.Errorf("flowfile: %s: block at offset %d: %w", r.path, b.Offset, err)
+		return err
 	}
-	return dst, nil
+	h := &b.header
+	if err := r.codec.locateBlock(raw, h.Codec == codecSections, int(h.Records), h.MinStart, r.cols); err != nil {
+		return fmt.Errorf("flowfile: %s: block at offset %d: %w", r.path, b.Offset, err)
+	}
+	return nil
 }
 
 // ScanBlock decodes data block b (from Blocks) into buf, len(buf) records
@@ -325,18 +336,15 @@ func (r *Reader) ScanBlock(b BlockInfo, buf []flow.Record, fn func([]flow.Record
 	if len(buf) == 0 {
 		return fmt.Errorf("flowfile: %s: ScanBlock needs a non-empty buffer", r.path)
 	}
-	raw, err := r.payload(b)
-	if err != nil {
+	if err := r.locate(b); err != nil {
 		return err
 	}
-	if err := r.codec.scanSelected(buf, raw, int(b.header.Records), b.header.MinStart, r.cols, fn); err != nil {
-		return fmt.Errorf("flowfile: %s: block at offset %d: %w", r.path, b.Offset, err)
-	}
+	r.codec.scanLocated(buf, r.cols, fn)
 	return nil
 }
 
-// payload reads, checks and decompresses data block b's payload; it is
-// valid until the next call.
+// payload reads, checks and (for a zstd block) decompresses data block
+// b's payload; it is valid until the next call.
 func (r *Reader) payload(b BlockInfo) ([]byte, error) {
 	h := b.header
 	if r.comp == nil && r.raw == nil {
@@ -362,7 +370,7 @@ func (r *Reader) payload(b BlockInfo) ([]byte, error) {
 		}
 		raw = r.raw
 	}
-	if len(raw) != int(h.RawLen) {
+	if h.Codec != codecSections && len(raw) != int(h.RawLen) {
 		return nil, fmt.Errorf("flowfile: %s: block at offset %d: length %d, header says %d", r.path, b.Offset, len(raw), h.RawLen)
 	}
 	return raw, nil

@@ -142,6 +142,9 @@ type wfile struct {
 	broken             bool   // nothing more can be written safely
 	recovered          bool
 	lastFlush          time.Time // End of the last meta block (recovery)
+	// version is the file's format version: a recovered file of an older
+	// version is completed, never appended to.
+	version uint32
 }
 
 type jobKind uint8
@@ -660,15 +663,16 @@ func (w *Writer) writeRecords(f *wfile, recs []flow.Record) {
 		w.lose(f, len(recs))
 		return
 	}
-	sum := summarize(recs)
-	w.raw = w.codec.appendColumns(w.raw[:0], recs, sum.minStart)
-	if len(w.raw) > maxRawLen {
+	var sum blockSummary
+	var rawLen int
+	w.raw, sum, rawLen = w.codec.appendSections(w.raw[:0], recs)
+	if len(w.raw) > maxRawLen || rawLen > maxRawLen {
 		half := len(recs) / 2
 		w.writeRecords(f, recs[:half])
 		w.writeRecords(f, recs[half:])
 		return
 	}
-	h := blockHeader{Type: BlockData, Records: uint32(len(recs)), RawLen: uint32(len(w.raw)),
+	h := blockHeader{Type: BlockData, Codec: codecSections, Records: uint32(len(recs)), RawLen: uint32(rawLen),
 		MinStart: sum.minStart, MaxEnd: sum.maxEnd, Packets: sum.packets, Bytes: sum.bytes}
 	if w.appendBlock(f, &h, w.raw) {
 		f.tot.addBlock(h.Records, h.MinStart, h.MaxEnd, h.Packets, h.Bytes)
@@ -684,18 +688,24 @@ func (w *Writer) lose(f *wfile, n int) {
 	w.stDropped.Add(uint64(n))
 }
 
-// appendBlock compresses raw (when that helps), frames it and writes it at
-// f.off. On a write error the file is truncated back to f.off so that no
-// torn block stays in the middle; if even that fails the file is broken.
+// appendBlock frames raw and writes it at f.off: a sections data block as
+// it is, a meta block zstd-compressed when that helps. On a write error
+// the file is truncated back to f.off so that no torn block stays in the
+// middle; if even that fails the file is broken.
 func (w *Writer) appendBlock(f *wfile, h *blockHeader, raw []byte) bool {
 	if f.broken || f.f == nil {
 		return false
 	}
-	blk := w.enc.EncodeAll(raw, w.blk[:blockHeaderLen])
-	h.Codec = codecZstd
-	if len(blk)-blockHeaderLen >= len(raw) {
-		blk = append(blk[:blockHeaderLen], raw...)
-		h.Codec = codecNone
+	var blk []byte
+	if h.Codec == codecSections {
+		blk = append(w.blk[:blockHeaderLen], raw...)
+	} else {
+		blk = w.enc.EncodeAll(raw, w.blk[:blockHeaderLen])
+		h.Codec = codecZstd
+		if len(blk)-blockHeaderLen >= len(raw) {
+			blk = append(blk[:blockHeaderLen], raw...)
+			h.Codec = codecNone
+		}
 	}
 	w.blk = blk
 	payload := blk[blockHeaderLen:]
@@ -889,7 +899,7 @@ func (w *Writer) recover(now time.Time) (*wfile, []completedFile) {
 			w.log.Error("cannot recover flow file, leaving it alone", "path", t.path, "err", err)
 			continue
 		}
-		if i == resumeIdx && !final {
+		if i == resumeIdx && !final && f.version == FormatVersion {
 			resumed = f
 			continue
 		}
@@ -981,6 +991,7 @@ func (w *Writer) reopen(path string, start time.Time) (f *wfile, final bool, err
 		off:       res.validEnd,
 		tot:       res.totals,
 		recovered: true,
+		version:   res.version,
 	}
 	if m := res.lastMeta; m != nil {
 		f.exporters = m.Exporters

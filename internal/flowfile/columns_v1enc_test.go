@@ -1,0 +1,253 @@
+package flowfile
+
+// The version-1 column encoder. Writers now store sections payloads
+// (appendSections); this encoder makes version-1 payloads for the tests of
+// the version-1 decoder, which readers keep for files written before.
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+
+	"github.com/flowscan/flowscan/internal/flow"
+)
+
+func summarize(recs []flow.Record) blockSummary {
+	s := blockSummary{minStart: recs[0].Start, maxEnd: recs[0].End}
+	for i := range recs {
+		r := &recs[i]
+		s.minStart = min(s.minStart, r.Start)
+		s.maxEnd = max(s.maxEnd, r.End)
+		s.packets += r.Packets
+		s.bytes += r.Bytes
+	}
+	return s
+}
+
+// appendColumns appends the column-wise encoding of recs (len > 0) to dst.
+// base must be the smallest Start in recs.
+func (c *columnCodec) appendColumns(dst []byte, recs []flow.Record, base int64) []byte {
+	n := len(recs)
+	c.scratch(n)
+	for col := range numAddrColumns {
+		a := c.addrs
+		switch col {
+		case addrExporter:
+			for i := range recs {
+				a[i] = recs[i].Exporter
+			}
+		case addrSrc:
+			for i := range recs {
+				a[i] = recs[i].SrcAddr
+			}
+		case addrDst:
+			for i := range recs {
+				a[i] = recs[i].DstAddr
+			}
+		case addrNextHop:
+			for i := range recs {
+				a[i] = recs[i].NextHop
+			}
+		}
+		dst = appendAddrColumn(dst, a)
+	}
+	for col := range numIntColumns {
+		v := c.vals
+		switch col {
+		case colStart:
+			for i := range recs {
+				v[i] = uint64(recs[i].Start - base)
+			}
+		case colEnd:
+			for i := range recs {
+				v[i] = zigzag(recs[i].End - recs[i].Start)
+			}
+		case colBytes:
+			for i := range recs {
+				v[i] = recs[i].Bytes
+			}
+		case colPackets:
+			for i := range recs {
+				v[i] = recs[i].Packets
+			}
+		case colDomain:
+			for i := range recs {
+				v[i] = uint64(recs[i].Domain)
+			}
+		case colSamplingRate:
+			for i := range recs {
+				v[i] = uint64(recs[i].SamplingRate)
+			}
+		case colInIf:
+			for i := range recs {
+				v[i] = uint64(recs[i].InIf)
+			}
+		case colOutIf:
+			for i := range recs {
+				v[i] = uint64(recs[i].OutIf)
+			}
+		case colSrcAS:
+			for i := range recs {
+				v[i] = uint64(recs[i].SrcAS)
+			}
+		case colDstAS:
+			for i := range recs {
+				v[i] = uint64(recs[i].DstAS)
+			}
+		case colSrcPort:
+			for i := range recs {
+				v[i] = uint64(recs[i].SrcPort)
+			}
+		case colDstPort:
+			for i := range recs {
+				v[i] = uint64(recs[i].DstPort)
+			}
+		case colSrcVLAN:
+			for i := range recs {
+				v[i] = uint64(recs[i].SrcVLAN)
+			}
+		case colDstVLAN:
+			for i := range recs {
+				v[i] = uint64(recs[i].DstVLAN)
+			}
+		case colProto:
+			for i := range recs {
+				v[i] = uint64(recs[i].Proto)
+			}
+		case colTOS:
+			for i := range recs {
+				v[i] = uint64(recs[i].TOS)
+			}
+		case colTCPFlags:
+			for i := range recs {
+				v[i] = uint64(recs[i].TCPFlags)
+			}
+		case colSrcMask:
+			for i := range recs {
+				v[i] = uint64(recs[i].SrcMask)
+			}
+		case colDstMask:
+			for i := range recs {
+				v[i] = uint64(recs[i].DstMask)
+			}
+		case colSrcMAC:
+			for i := range recs {
+				v[i] = macToUint(recs[i].SrcMAC)
+			}
+		case colDstMAC:
+			for i := range recs {
+				v[i] = macToUint(recs[i].DstMAC)
+			}
+		}
+		dst = appendIntColumn(dst, v)
+	}
+	return dst
+}
+
+// appendIntColumn writes a width byte and the byte planes of vals.
+func appendIntColumn(dst []byte, vals []uint64) []byte {
+	var or uint64
+	for _, v := range vals {
+		or |= v
+	}
+	width := (bits.Len64(or) + 7) / 8
+	dst = append(dst, byte(width))
+	n := len(vals)
+	for p := range width {
+		start := len(dst)
+		dst = grow(dst, n)
+		plane := dst[start : start+n]
+		shift := uint(8 * p)
+		for i, v := range vals {
+			plane[i] = byte(v >> shift)
+		}
+	}
+	return dst
+}
+
+// grow extends dst by n bytes (contents unspecified).
+func grow(dst []byte, n int) []byte {
+	if cap(dst)-len(dst) < n {
+		bigger := make([]byte, len(dst), 2*cap(dst)+n)
+		copy(bigger, dst)
+		dst = bigger
+	}
+	return dst[:len(dst)+n]
+}
+
+func appendAddrColumn(dst []byte, addrs []netip.Addr) []byte {
+	n := len(addrs)
+	start := len(dst)
+	dst = grow(dst, n)
+	kinds := dst[start:]
+	var n4, n6, nz int
+	for i, a := range addrs {
+		switch {
+		case !a.IsValid():
+			kinds[i] = kindZero
+		case a.Is4():
+			kinds[i] = kindV4
+			n4++
+		case a.Zone() != "":
+			kinds[i] = kindV6Zone
+			n6++
+			nz++
+		default:
+			kinds[i] = kindV6
+			n6++
+		}
+	}
+	if n4 > 0 {
+		start = len(dst)
+		dst = grow(dst, 4*n4)
+		planes := dst[start:]
+		j := 0
+		for _, a := range addrs {
+			if a.Is4() {
+				b := a.As4()
+				planes[j] = b[0]
+				planes[n4+j] = b[1]
+				planes[2*n4+j] = b[2]
+				planes[3*n4+j] = b[3]
+				j++
+			}
+		}
+	}
+	if n6 > 0 {
+		start = len(dst)
+		dst = grow(dst, 16*n6)
+		planes := dst[start:]
+		j := 0
+		for _, a := range addrs {
+			if a.Is6() {
+				b := a.As16()
+				for p := range 16 {
+					planes[p*n6+j] = b[p]
+				}
+				j++
+			}
+		}
+	}
+	if nz > 0 {
+		for _, a := range addrs {
+			if z := a.Zone(); z != "" && a.Is6() {
+				if len(z) > maxZoneLen {
+					z = z[:maxZoneLen]
+				}
+				dst = binary.AppendUvarint(dst, uint64(len(z)))
+				dst = append(dst, z...)
+			}
+		}
+	}
+	return dst
+}
+
+// scanSelected locates the version-1 payload raw and scans it with
+// scanLocated.
+func (c *columnCodec) scanSelected(buf []flow.Record, raw []byte, n int, base int64, cols Columns, fn func([]flow.Record)) error {
+	if err := c.locate(raw, n, base); err != nil {
+		return err
+	}
+	c.scanLocated(buf, cols, fn)
+	return nil
+}

@@ -1,0 +1,752 @@
+package flowfile
+
+// The version-2 data block payload ("sections", block codec 2): one
+// separately coded section per column, behind a table of section lengths,
+// so that a reader decodes only the columns it needs. Inside a section the
+// column is split into byte planes as in version 1, and every plane is a
+// stream of chunks stored raw, as one repeated byte, or Huffman-coded
+// (huff0, zstd's literal coder): the order-0 entropy coding is what zstd
+// got out of these planes, at a fraction of its cost.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+	"net/netip"
+
+	"github.com/klauspost/compress/huff0"
+
+	"github.com/flowscan/flowscan/internal/flow"
+)
+
+const (
+	numColumns = numAddrColumns + numIntColumns
+	// sectionTableLen is the size of the section length table that opens
+	// a sections payload: one uint32 per column.
+	sectionTableLen = 4 * numColumns
+	// streamChunk is the most bytes one chunk of a stream decodes to.
+	streamChunk = 1 << 16
+	// encodeRun is how many records the encoder turns into planes at a
+	// time, so that they are still in the CPU cache for every column.
+	encodeRun = 256
+)
+
+// Chunk kinds, the low two bits of a chunk header.
+const (
+	chunkRaw  = 0 // the chunk's bytes as they are
+	chunkHuff = 1 // a huff0 table and 4-stream Huffman-coded bytes
+	chunkRLE  = 2 // one byte, repeated for the whole chunk
+)
+
+// ---- encoder ----
+
+// addrStats is what the encoder's first pass learns about an address
+// column: how many addresses of each kind, and which bytes vary.
+type addrStats struct {
+	n4, n6, nz    int
+	or4, and4     uint32
+	or6lo, and6lo uint64
+	or6hi, and6hi uint64
+	firstKind     uint8
+	kindsUniform  bool
+	kindsInitDone bool
+}
+
+func (s *addrStats) reset() {
+	*s = addrStats{and4: ^uint32(0), and6lo: ^uint64(0), and6hi: ^uint64(0), kindsUniform: true}
+}
+
+func addrKind(a netip.Addr) uint8 {
+	switch {
+	case !a.IsValid():
+		return kindZero
+	case a.Is4():
+		return kindV4
+	case a.Zone() != "":
+		return kindV6Zone
+	default:
+		return kindV6
+	}
+}
+
+func (s *addrStats) add(a netip.Addr) {
+	k := addrKind(a)
+	if !s.kindsInitDone {
+		s.firstKind, s.kindsInitDone = k, true
+	} else if k != s.firstKind {
+		s.kindsUniform = false
+	}
+	switch k {
+	case kindV4:
+		b := a.As4()
+		u := binary.LittleEndian.Uint32(b[:])
+		s.or4 |= u
+		s.and4 &= u
+		s.n4++
+	case kindV6, kindV6Zone:
+		b := a.As16()
+		lo, hi := binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])
+		s.or6lo |= lo
+		s.and6lo &= lo
+		s.or6hi |= hi
+		s.and6hi &= hi
+		s.n6++
+		if k == kindV6Zone {
+			s.nz++
+		}
+	}
+}
+
+// encodeStats is the result of the encoder's first pass over a block.
+type encodeStats struct {
+	sum      blockSummary
+	maxStart int64
+	or, and  [numIntColumns]uint64
+	addrs    [numAddrColumns]addrStats
+}
+
+// scan makes one pass over recs (len > 0) for the block header summary and
+// the bits that vary in every column.
+func (st *encodeStats) scan(recs []flow.Record) {
+	st.sum = blockSummary{minStart: recs[0].Start, maxEnd: recs[0].End}
+	st.maxStart = recs[0].Start
+	for i := range st.or {
+		st.or[i], st.and[i] = 0, ^uint64(0)
+	}
+	for i := range st.addrs {
+		st.addrs[i].reset()
+	}
+	or, and := &st.or, &st.and
+	var packets, bytes uint64
+	minStart, maxStart, maxEnd := st.sum.minStart, st.maxStart, st.sum.maxEnd
+	for i := range recs {
+		r := &recs[i]
+		minStart = min(minStart, r.Start)
+		maxStart = max(maxStart, r.Start)
+		maxEnd = max(maxEnd, r.End)
+		packets += r.Packets
+		bytes += r.Bytes
+		st.addrs[addrExporter].add(r.Exporter)
+		st.addrs[addrSrc].add(r.SrcAddr)
+		st.addrs[addrDst].add(r.DstAddr)
+		st.addrs[addrNextHop].add(r.NextHop)
+		v := zigzag(r.End - r.Start)
+		or[colEnd] |= v
+		and[colEnd] &= v
+		or[colBytes] |= r.Bytes
+		and[colBytes] &= r.Bytes
+		or[colPackets] |= r.Packets
+		and[colPackets] &= r.Packets
+		or[colDomain] |= uint64(r.Domain)
+		and[colDomain] &= uint64(r.Domain)
+		or[colSamplingRate] |= uint64(r.SamplingRate)
+		and[colSamplingRate] &= uint64(r.SamplingRate)
+		or[colInIf] |= uint64(r.InIf)
+		and[colInIf] &= uint64(r.InIf)
+		or[colOutIf] |= uint64(r.OutIf)
+		and[colOutIf] &= uint64(r.OutIf)
+		or[colSrcAS] |= uint64(r.SrcAS)
+		and[colSrcAS] &= uint64(r.SrcAS)
+		or[colDstAS] |= uint64(r.DstAS)
+		and[colDstAS] &= uint64(r.DstAS)
+		ports := uint64(r.SrcPort) | uint64(r.DstPort)<<16 | uint64(r.SrcVLAN)<<32 | uint64(r.DstVLAN)<<48
+		or[colSrcPort] |= ports
+		and[colSrcPort] &= ports
+		small := uint64(r.Proto) | uint64(r.TOS)<<8 | uint64(r.TCPFlags)<<16 | uint64(r.SrcMask)<<24 | uint64(r.DstMask)<<32
+		or[colProto] |= small
+		and[colProto] &= small
+		m := macToUint(r.SrcMAC)
+		or[colSrcMAC] |= m
+		and[colSrcMAC] &= m
+		m = macToUint(r.DstMAC)
+		or[colDstMAC] |= m
+		and[colDstMAC] &= m
+	}
+	// Unpack the columns accumulated together.
+	orPorts, andPorts := or[colSrcPort], and[colSrcPort]
+	for k, col := range [4]int{colSrcPort, colDstPort, colSrcVLAN, colDstVLAN} {
+		or[col], and[col] = orPorts>>(16*k)&0xffff, andPorts>>(16*k)&0xffff
+	}
+	orSmall, andSmall := or[colProto], and[colProto]
+	for k, col := range [5]int{colProto, colTOS, colTCPFlags, colSrcMask, colDstMask} {
+		or[col], and[col] = orSmall>>(8*k)&0xff, andSmall>>(8*k)&0xff
+	}
+	st.sum = blockSummary{minStart: minStart, maxEnd: maxEnd, packets: packets, bytes: bytes}
+	st.maxStart = maxStart
+	// Start is stored as Start-minStart: every plane up to its width may
+	// vary (unless all starts are equal, width 0).
+	or[colStart], and[colStart] = 1<<bits.Len64(uint64(maxStart-minStart))-1, 0
+}
+
+// planeRef is one byte plane of the encoder's scratch.
+type planeRef struct {
+	off   int   // in sectionEncoder.planes; -1 when the plane is constant
+	shift uint8 // of the plane's byte in the value
+}
+
+// sectionEncoder holds the scratch space of the sections encoder.
+type sectionEncoder struct {
+	st     encodeStats
+	huff   huff0.Scratch
+	planes []byte
+	ints   [numIntColumns]intPlan
+	// kinds, v4 and v6 planes of each address column: offsets into planes.
+	addrOff [numAddrColumns]struct{ kinds, p4, p6 int }
+}
+
+// appendSections appends the sections payload of recs (len > 0) to dst and
+// returns it with the block summary and the size of the column data once
+// its streams are decoded (the header's RawLen).
+func (c *columnCodec) appendSections(dst []byte, recs []flow.Record) ([]byte, blockSummary, int) {
+	e := &c.enc
+	st := &e.st
+	st.scan(recs)
+	n := len(recs)
+	c.scratch(min(n, encodeRun))
+
+	// Lay out the planes that vary.
+	size := 0
+	rawLen := 0
+	for col := range numAddrColumns {
+		a := &st.addrs[col]
+		o := &e.addrOff[col]
+		o.kinds = size
+		size += n
+		o.p4 = size
+		size += 4 * a.n4
+		o.p6 = size
+		size += 16 * a.n6
+		rawLen += n + 4*a.n4 + 16*a.n6
+	}
+	for col := range numIntColumns {
+		ic := &e.ints[col]
+		ic.width = (bits.Len64(st.or[col]) + 7) / 8
+		vary := st.or[col] ^ st.and[col]
+		for p := range ic.width {
+			ic.refs[p] = planeRef{off: -1, shift: uint8(8 * p)}
+			if byte(vary>>(8*p)) != 0 {
+				ic.refs[p].off = size
+				size += n
+			}
+		}
+		rawLen += 1 + ic.width*n
+	}
+	if cap(e.planes) < size {
+		e.planes = make([]byte, size+size/4)
+	}
+	planes := e.planes[:size]
+
+	// Fill them, encodeRun records at a time.
+	var j4, j6 [numAddrColumns]int
+	for lo := 0; lo < n; lo += encodeRun {
+		run := recs[lo:min(lo+encodeRun, n)]
+		for col := range numAddrColumns {
+			addrs := c.addrs[:len(run)]
+			extractAddrs(addrs, run, col)
+			a := &st.addrs[col]
+			o := &e.addrOff[col]
+			kinds := planes[o.kinds+lo : o.kinds+lo+len(run)]
+			p4 := planes[o.p4 : o.p4+4*a.n4]
+			p6 := planes[o.p6 : o.p6+16*a.n6]
+			n4, n6 := a.n4, a.n6
+			for i, addr := range addrs {
+				k := addrKind(addr)
+				kinds[i] = k
+				switch k {
+				case kindV4:
+					b := addr.As4()
+					j := j4[col]
+					p4[j], p4[n4+j], p4[2*n4+j], p4[3*n4+j] = b[0], b[1], b[2], b[3]
+					j4[col]++
+				case kindV6, kindV6Zone:
+					b := addr.As16()
+					j := j6[col]
+					for p := range 16 {
+						p6[p*n6+j] = b[p]
+					}
+					j6[col]++
+				}
+			}
+		}
+		vals := c.vals[:len(run)]
+		for col := range numIntColumns {
+			ic := &e.ints[col]
+			if !ic.hasVarying() {
+				continue
+			}
+			extractInts(vals, run, col, st.sum.minStart)
+			for _, ref := range ic.refs[:ic.width] {
+				if ref.off < 0 {
+					continue
+				}
+				plane := planes[ref.off+lo : ref.off+lo+len(run)]
+				for i, v := range vals {
+					plane[i] = byte(v >> ref.shift)
+				}
+			}
+		}
+	}
+
+	// Encode: the section table, then the sections.
+	table := len(dst)
+	dst = append(dst, make([]byte, sectionTableLen)...)
+	for col := range numAddrColumns {
+		start := len(dst)
+		a := &st.addrs[col]
+		o := &e.addrOff[col]
+		if a.kindsUniform {
+			dst = appendRLEStream(dst, a.firstKind, n)
+		} else {
+			dst = e.appendStream(dst, planes[o.kinds:o.kinds+n])
+		}
+		if a.n4 > 0 {
+			vary := a.or4 ^ a.and4
+			for p := range 4 {
+				if byte(vary>>(8*p)) == 0 {
+					dst = appendRLEStream(dst, byte(a.and4>>(8*p)), a.n4)
+				} else {
+					dst = e.appendStream(dst, planes[o.p4+p*a.n4:o.p4+(p+1)*a.n4])
+				}
+			}
+		}
+		if a.n6 > 0 {
+			for p := range 16 {
+				or, and := a.or6lo, a.and6lo
+				if p >= 8 {
+					or, and = a.or6hi, a.and6hi
+				}
+				shift := 8 * (p % 8)
+				if byte((or^and)>>shift) == 0 {
+					dst = appendRLEStream(dst, byte(and>>shift), a.n6)
+				} else {
+					dst = e.appendStream(dst, planes[o.p6+p*a.n6:o.p6+(p+1)*a.n6])
+				}
+			}
+		}
+		if a.nz > 0 {
+			before := len(dst)
+			dst = appendZones(dst, recs, col)
+			rawLen += len(dst) - before
+		}
+		binary.LittleEndian.PutUint32(dst[table+4*col:], uint32(len(dst)-start))
+	}
+	for col := range numIntColumns {
+		start := len(dst)
+		ic := &e.ints[col]
+		dst = append(dst, byte(ic.width))
+		for _, ref := range ic.refs[:ic.width] {
+			if ref.off < 0 {
+				dst = appendRLEStream(dst, byte(st.and[col]>>ref.shift), n)
+			} else {
+				dst = e.appendStream(dst, planes[ref.off:ref.off+n])
+			}
+		}
+		binary.LittleEndian.PutUint32(dst[table+4*(numAddrColumns+col):], uint32(len(dst)-start))
+	}
+	return dst, st.sum, rawLen
+}
+
+// intPlan is how the encoder stores one integer column: its width and
+// where its varying planes are.
+type intPlan struct {
+	width int
+	refs  [8]planeRef
+}
+
+func (ic *intPlan) hasVarying() bool {
+	for _, r := range ic.refs[:ic.width] {
+		if r.off >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// appendZones appends the zone list of address column col of recs.
+func appendZones(dst []byte, recs []flow.Record, col int) []byte {
+	for i := range recs {
+		var a netip.Addr
+		switch col {
+		case addrExporter:
+			a = recs[i].Exporter
+		case addrSrc:
+			a = recs[i].SrcAddr
+		case addrDst:
+			a = recs[i].DstAddr
+		default:
+			a = recs[i].NextHop
+		}
+		if z := a.Zone(); z != "" && a.Is6() {
+			if len(z) > maxZoneLen {
+				z = z[:maxZoneLen]
+			}
+			dst = binary.AppendUvarint(dst, uint64(len(z)))
+			dst = append(dst, z...)
+		}
+	}
+	return dst
+}
+
+// extractAddrs copies address column col of recs into addrs.
+func extractAddrs(addrs []netip.Addr, recs []flow.Record, col int) {
+	switch col {
+	case addrExporter:
+		for i := range recs {
+			addrs[i] = recs[i].Exporter
+		}
+	case addrSrc:
+		for i := range recs {
+			addrs[i] = recs[i].SrcAddr
+		}
+	case addrDst:
+		for i := range recs {
+			addrs[i] = recs[i].DstAddr
+		}
+	case addrNextHop:
+		for i := range recs {
+			addrs[i] = recs[i].NextHop
+		}
+	}
+}
+
+// extractInts sets vals to the stored values of integer column col of recs.
+func extractInts(v []uint64, recs []flow.Record, col int, base int64) {
+	switch col {
+	case colStart:
+		for i := range recs {
+			v[i] = uint64(recs[i].Start - base)
+		}
+	case colEnd:
+		for i := range recs {
+			v[i] = zigzag(recs[i].End - recs[i].Start)
+		}
+	case colBytes:
+		for i := range recs {
+			v[i] = recs[i].Bytes
+		}
+	case colPackets:
+		for i := range recs {
+			v[i] = recs[i].Packets
+		}
+	case colDomain:
+		for i := range recs {
+			v[i] = uint64(recs[i].Domain)
+		}
+	case colSamplingRate:
+		for i := range recs {
+			v[i] = uint64(recs[i].SamplingRate)
+		}
+	case colInIf:
+		for i := range recs {
+			v[i] = uint64(recs[i].InIf)
+		}
+	case colOutIf:
+		for i := range recs {
+			v[i] = uint64(recs[i].OutIf)
+		}
+	case colSrcAS:
+		for i := range recs {
+			v[i] = uint64(recs[i].SrcAS)
+		}
+	case colDstAS:
+		for i := range recs {
+			v[i] = uint64(recs[i].DstAS)
+		}
+	case colSrcPort:
+		for i := range recs {
+			v[i] = uint64(recs[i].SrcPort)
+		}
+	case colDstPort:
+		for i := range recs {
+			v[i] = uint64(recs[i].DstPort)
+		}
+	case colSrcVLAN:
+		for i := range recs {
+			v[i] = uint64(recs[i].SrcVLAN)
+		}
+	case colDstVLAN:
+		for i := range recs {
+			v[i] = uint64(recs[i].DstVLAN)
+		}
+	case colProto:
+		for i := range recs {
+			v[i] = uint64(recs[i].Proto)
+		}
+	case colTOS:
+		for i := range recs {
+			v[i] = uint64(recs[i].TOS)
+		}
+	case colTCPFlags:
+		for i := range recs {
+			v[i] = uint64(recs[i].TCPFlags)
+		}
+	case colSrcMask:
+		for i := range recs {
+			v[i] = uint64(recs[i].SrcMask)
+		}
+	case colDstMask:
+		for i := range recs {
+			v[i] = uint64(recs[i].DstMask)
+		}
+	case colSrcMAC:
+		for i := range recs {
+			v[i] = macToUint(recs[i].SrcMAC)
+		}
+	case colDstMAC:
+		for i := range recs {
+			v[i] = macToUint(recs[i].DstMAC)
+		}
+	}
+}
+
+// appendRLEStream appends a stream of size copies of b.
+func appendRLEStream(dst []byte, b byte, size int) []byte {
+	for ; size > 0; size -= streamChunk {
+		dst = binary.AppendUvarint(dst, 1<<2|chunkRLE)
+		dst = append(dst, b)
+	}
+	return dst
+}
+
+// appendStream appends plane as a stream: chunks of at most streamChunk
+// bytes, each Huffman-coded when that saves at least a sixteenth, stored
+// as one byte when all its bytes are equal, raw otherwise.
+func (e *sectionEncoder) appendStream(dst, plane []byte) []byte {
+	e.huff.Reuse = huff0.ReusePolicyNone
+	e.huff.WantLogLess = 4
+	for len(plane) > 0 {
+		chunk := plane[:min(len(plane), streamChunk)]
+		plane = plane[len(chunk):]
+		out, _, err := huff0.Compress4X(chunk, &e.huff)
+		switch {
+		case err == nil:
+			dst = binary.AppendUvarint(dst, uint64(len(out))<<2|chunkHuff)
+			dst = append(dst, out...)
+		case errors.Is(err, huff0.ErrUseRLE):
+			dst = binary.AppendUvarint(dst, 1<<2|chunkRLE)
+			dst = append(dst, chunk[0])
+		default:
+			dst = binary.AppendUvarint(dst, uint64(len(chunk))<<2|chunkRaw)
+			dst = append(dst, chunk...)
+		}
+	}
+	return dst
+}
+
+// ---- decoder ----
+
+// locateSections checks the section table of a sections payload of n
+// records and decodes the sections of the columns in cols (Start too when
+// End is in cols) into c.layout, for decodeRange. The other sections are
+// only checked to lie within the payload: their contents are not read.
+func (c *columnCodec) locateSections(payload []byte, n int, base int64, cols Columns) error {
+	l := &c.layout
+	l.n, l.base = n, base
+	if cols&ColEnd != 0 {
+		cols |= ColStart
+	}
+	if len(payload) < sectionTableLen {
+		return fmt.Errorf("%w: short section table", errColumns)
+	}
+	var sections [numColumns][]byte
+	rest := payload[sectionTableLen:]
+	for col := range numColumns {
+		ln := binary.LittleEndian.Uint32(payload[4*col:])
+		if uint64(ln) > uint64(len(rest)) {
+			return fmt.Errorf("%w: section %d overruns the block", errColumns, col)
+		}
+		sections[col], rest = rest[:ln], rest[ln:]
+	}
+	if len(rest) != 0 {
+		return fmt.Errorf("%w: %d bytes after the sections", errColumns, len(rest))
+	}
+	// Room for every stream the selected sections may decode.
+	need := 0
+	for col := range numColumns {
+		if cols&(1<<col) == 0 {
+			continue
+		}
+		if col < numAddrColumns {
+			need += 17 * n // n kind bytes and at most 16 plane bytes per record
+		} else if len(sections[col]) > 0 {
+			need += int(min(sections[col][0], 8)) * n
+		}
+	}
+	if cap(c.arena) < need {
+		c.arena = make([]byte, need, need+need/4)
+	}
+	c.arena = c.arena[:0]
+	for col := range numAddrColumns {
+		if cols&addrColumn(col) == 0 {
+			continue
+		}
+		if err := c.locateAddrSection(&l.addrs[col], sections[col], n); err != nil {
+			return fmt.Errorf("address column %d: %w", col, err)
+		}
+	}
+	for col := range numIntColumns {
+		if cols&intColumn(col) == 0 {
+			continue
+		}
+		if err := c.locateIntSection(&l.ints[col], sections[numAddrColumns+col], n, col); err != nil {
+			return fmt.Errorf("column %d: %w", col, err)
+		}
+	}
+	return nil
+}
+
+func (c *columnCodec) locateAddrSection(a *addrLayout, sec []byte, n int) error {
+	kinds, _, sec, err := c.readStream(sec, n, true)
+	if err != nil {
+		return err
+	}
+	n4, n6, nz, err := countKinds(kinds)
+	if err != nil {
+		return err
+	}
+	*a = addrLayout{kinds: kinds, n4: n4, n6: n6}
+	if n4 > 0 {
+		for p := range 4 {
+			if a.p4[p], _, sec, err = c.readStream(sec, n4, true); err != nil {
+				return err
+			}
+		}
+	}
+	if n6 > 0 {
+		for p := range 16 {
+			if a.p6[p], _, sec, err = c.readStream(sec, n6, true); err != nil {
+				return err
+			}
+		}
+	}
+	zones := sec
+	for range nz {
+		l, m := binary.Uvarint(sec)
+		if m <= 0 || l > maxZoneLen || uint64(len(sec)-m) < l {
+			return fmt.Errorf("%w: bad zone", errColumns)
+		}
+		sec = sec[m+int(l):]
+	}
+	a.zones = zones[:len(zones)-len(sec)]
+	if len(sec) != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", errColumns, len(sec))
+	}
+	return nil
+}
+
+func (c *columnCodec) locateIntSection(il *intLayout, sec []byte, n, col int) error {
+	if len(sec) < 1 {
+		return errColumns
+	}
+	width := sec[0]
+	sec = sec[1:]
+	if width > intColumnWidth[col] {
+		return fmt.Errorf("%w: width %d", errColumns, width)
+	}
+	*il = intLayout{}
+	for p := range int(width) {
+		plane, rle, rest, err := c.readStream(sec, n, false)
+		if err != nil {
+			return err
+		}
+		sec = rest
+		if rle >= 0 {
+			il.fixed |= uint64(rle) << (8 * p)
+			continue
+		}
+		il.planes[il.np], il.shifts[il.np] = plane, uint8(8*p)
+		il.np++
+	}
+	if len(sec) != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", errColumns, len(sec))
+	}
+	return nil
+}
+
+// readStream reads a stream of size bytes from the front of src. A stream
+// that is one repeated byte comes back as that byte in rle (and, with
+// materialize, also written out in data); otherwise rle is -1 and data
+// holds the bytes, in src itself when the stream is one raw chunk, else
+// in c.arena.
+func (c *columnCodec) readStream(src []byte, size int, materialize bool) (data []byte, rle int, rest []byte, err error) {
+	if size == 0 {
+		return nil, -1, src, nil
+	}
+	single := size <= streamChunk
+	start := len(c.arena)
+	for done := 0; done < size; {
+		want := min(size-done, streamChunk)
+		x, m := binary.Uvarint(src)
+		if m <= 0 || x>>2 > uint64(len(src)-m) {
+			return nil, -1, nil, fmt.Errorf("%w: bad chunk header", errColumns)
+		}
+		body := src[m : m+int(x>>2)]
+		src = src[m+int(x>>2):]
+		switch x & 3 {
+		case chunkRaw:
+			if len(body) != want {
+				return nil, -1, nil, fmt.Errorf("%w: raw chunk of %d bytes, want %d", errColumns, len(body), want)
+			}
+			if single {
+				return body, -1, src, nil
+			}
+			dst, err := c.take(want)
+			if err != nil {
+				return nil, -1, nil, err
+			}
+			copy(dst, body)
+		case chunkRLE:
+			if len(body) != 1 {
+				return nil, -1, nil, fmt.Errorf("%w: repeat chunk of %d bytes", errColumns, len(body))
+			}
+			if single && !materialize {
+				return nil, int(body[0]), src, nil
+			}
+			dst, err := c.take(want)
+			if err != nil {
+				return nil, -1, nil, err
+			}
+			for i := range dst {
+				dst[i] = body[0]
+			}
+		case chunkHuff:
+			s, in, err := huff0.ReadTable(body, &c.huff)
+			if err != nil {
+				return nil, -1, nil, fmt.Errorf("%w: %v", errColumns, err)
+			}
+			dst, err := c.take(want)
+			if err != nil {
+				return nil, -1, nil, err
+			}
+			s.Out = dst[:0:want]
+			out, err := s.Decompress4X(in, want)
+			s.Out = nil
+			if err != nil {
+				return nil, -1, nil, fmt.Errorf("%w: %v", errColumns, err)
+			}
+			if len(out) != want {
+				return nil, -1, nil, fmt.Errorf("%w: chunk decodes to %d bytes, want %d", errColumns, len(out), want)
+			}
+			if &out[0] != &dst[0] {
+				copy(dst, out)
+			}
+		default:
+			return nil, -1, nil, fmt.Errorf("%w: chunk kind %d", errColumns, x&3)
+		}
+		done += want
+	}
+	return c.arena[start:], -1, src, nil
+}
+
+// take returns the next n bytes of c.arena, which locateSections sized
+// for every stream it decodes (growing it would move what earlier streams
+// point to).
+func (c *columnCodec) take(n int) ([]byte, error) {
+	at := len(c.arena)
+	if cap(c.arena)-at < n {
+		return nil, fmt.Errorf("%w: streams larger than their column", errColumns)
+	}
+	c.arena = c.arena[:at+n]
+	return c.arena[at : at+n], nil
+}
