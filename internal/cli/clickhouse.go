@@ -26,10 +26,11 @@ func init() {
 // clickhouseFlags are the flags naming the ClickHouse servers, shared by
 // collect, query and the clickhouse command.
 type clickhouseFlags struct {
-	urls     stringList
-	cluster  string
-	spoolDir string
-	spoolMax string
+	urls      stringList
+	cluster   string
+	spoolDir  string
+	spoolMax  string
+	batchRows int
 }
 
 // register defines --clickhouse and --clickhouse-cluster (and, when
@@ -40,6 +41,7 @@ func (f *clickhouseFlags) register(fs *flag.FlagSet, withSpool bool) {
 	if withSpool {
 		fs.StringVar(&f.spoolDir, "clickhouse-spool", "", "`DIR` keeping batches while ClickHouse is unreachable (default STATE-DIR/clickhouse-spool)")
 		fs.StringVar(&f.spoolMax, "clickhouse-spool-max", "1GiB", "most `SIZE` the spool may take; batches beyond it are dropped and counted")
+		fs.IntVar(&f.batchRows, "clickhouse-batch-rows", 0, "most flows per INSERT (default 262144, at most 1048576)")
 	}
 }
 
@@ -64,6 +66,9 @@ func (f *clickhouseFlags) merge(fs *flag.FlagSet, cfg *config.Config) {
 	}
 	if !set["clickhouse-spool-max"] && c.SpoolMax != "" {
 		f.spoolMax = c.SpoolMax
+	}
+	if !set["clickhouse-batch-rows"] && c.BatchRows > 0 {
+		f.batchRows = c.BatchRows
 	}
 }
 
@@ -116,10 +121,7 @@ func (f *clickhouseFlags) sink(cfg *config.Config, stateDir string, logger *slog
 	if err != nil {
 		return nil, fmt.Errorf("--clickhouse-spool-max: %w", err)
 	}
-	sc := clickhouse.SinkConfig{Shards: clients, Schema: schema, SpoolDir: spool, SpoolMax: max, Logger: logger}
-	if cfg != nil {
-		sc.BatchRows = cfg.ClickHouse.BatchRows
-	}
+	sc := clickhouse.SinkConfig{Shards: clients, Schema: schema, SpoolDir: spool, SpoolMax: max, BatchRows: f.batchRows, Logger: logger}
 	return clickhouse.NewSink(sc)
 }
 

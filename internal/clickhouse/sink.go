@@ -286,7 +286,11 @@ func (s *Sink) park(b *batch) {
 	}
 }
 
-func (s *Sink) shard(b *batch) int { return int(b.seq() % uint64(len(s.cfg.Shards))) }
+// shard picks b's shard: batches of one collector go round-robin, and
+// collectors start at different shards (by their collector id).
+func (s *Sink) shard(b *batch) int {
+	return int((b.seq() + uint64(s.spool.collectorID)) % uint64(len(s.cfg.Shards)))
+}
 
 // send inserts b unless a failed earlier attempt already did.
 func (s *Sink) send(b *batch) error {
