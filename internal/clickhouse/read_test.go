@@ -22,6 +22,8 @@ func TestPick(t *testing.T) {
 		{"hour graph by minute", nil, h.Add(-time.Hour), h, time.Minute, "flows_1m"},
 		{"graph by 10 s needs raw", nil, h.Add(-time.Hour), h, 10 * time.Second, "flows"},
 		{"ports drop out of the hourly table", []string{"dst_port"}, h.Add(-7 * 24 * time.Hour), h, time.Hour, "flows_5m"},
+		{"ports by minute: only raw", []string{"dst_port"}, h.Add(-time.Hour), h, time.Minute, "flows"},
+		{"addresses and ports: only raw", []string{"src_addr", "dst_port"}, h.Add(-time.Hour), h, 0, "flows"},
 		{"addresses only in 1m", []string{"src_addr"}, h.Add(-24 * time.Hour), h, 0, "flows_1m"},
 		{"tcp flags only raw", []string{"tcp_flags"}, h.Add(-time.Hour), h, 0, "flows"},
 		{"top-N over a day, unaligned edges", []string{"dst_port"}, now.Add(-24*time.Hour + 17*time.Second), now.Add(17 * time.Second), 0, "flows_5m"},

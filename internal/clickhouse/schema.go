@@ -13,8 +13,9 @@ import (
 // Schema describes flowscan's tables in one database.
 //
 // Raw flows go to "flows". Materialized views consolidate every insert
-// into "flows_1m" (addresses and ports kept), "flows_5m" (addresses
-// dropped) and "flows_1h" (ports dropped too), SummingMergeTree tables
+// into "flows_1m" (addresses kept, ports dropped: top talkers), "flows_5m"
+// (ports kept, addresses dropped: services) and "flows_1h" (neither),
+// SummingMergeTree tables
 // that keep bytes, packets and flows per key and interval. With a
 // Cluster, each server holds these as "*_local" tables and "flows",
 // "flows_1m", ... are Distributed tables over the cluster's shards.
@@ -92,7 +93,7 @@ var consolidated = []struct {
 	partition   string
 }{
 	{"flows_1m", "toStartOfMinute", time.Minute,
-		[]string{"exporter", "in_if", "out_if", "proto", "tos", "src_as", "dst_as", "src_port", "dst_port", "src_addr", "dst_addr"},
+		[]string{"exporter", "in_if", "out_if", "proto", "tos", "src_as", "dst_as", "src_addr", "dst_addr"},
 		"toYYYYMMDD(time)"},
 	{"flows_5m", "toStartOfFiveMinute", 5 * time.Minute,
 		[]string{"exporter", "in_if", "out_if", "proto", "tos", "src_as", "dst_as", "src_port", "dst_port"},

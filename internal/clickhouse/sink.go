@@ -37,6 +37,9 @@ type SinkConfig struct {
 	// MemoryBatches is how many sealed batches wait in memory before new
 	// ones go straight to the spool (default 4).
 	MemoryBatches int
+	// Senders is how many INSERTs run at once (default 2): the server
+	// parses and merges each on one core.
+	Senders int
 	// Timeout bounds one INSERT (default 60 s).
 	Timeout time.Duration
 	// Logger receives errors and state changes (default slog.Default).
@@ -76,13 +79,19 @@ type Sink struct {
 	curSince time.Time
 	mem      []*batch
 	spool    *spool
-	nextSeq  uint64
-	closing  bool
+	// inflight are the sequence numbers senders hold; inflightMem counts
+	// those that came from memory (not in the spool).
+	inflight    map[uint64]bool
+	inflightMem int
+	nextSeq     uint64
+	closing     bool
 
-	wake chan struct{}
-	done chan struct{}
-	stop context.CancelFunc
-	ctx  context.Context
+	wake     chan struct{}
+	done     chan struct{}
+	idle     chan struct{}
+	idleOnce sync.Once
+	stop     context.CancelFunc
+	ctx      context.Context
 
 	batches, rows, errs, already, dropped, spooled, expired, repaired atomic.Uint64
 	down                                                              atomic.Bool
@@ -117,6 +126,9 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	if cfg.MemoryBatches <= 0 {
 		cfg.MemoryBatches = 4
 	}
+	if cfg.Senders <= 0 {
+		cfg.Senders = 2
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = time.Minute
 	}
@@ -128,7 +140,7 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 		return nil, err
 	}
 	s := &Sink{cfg: cfg, log: cfg.Logger.With("component", "clickhouse"), spool: sp,
-		wake: make(chan struct{}, 1), done: make(chan struct{}), feats: make([]Features, len(cfg.Shards))}
+		wake: make(chan struct{}, 1), done: make(chan struct{}), idle: make(chan struct{}), inflight: map[uint64]bool{}, feats: make([]Features, len(cfg.Shards))}
 	s.nextSeq = sp.reserved
 	if err := sp.reserve(s.nextSeq + seqChunk); err != nil {
 		return nil, err
@@ -239,14 +251,26 @@ func (s *Sink) spillLocked(b *batch) {
 	s.spooled.Add(1)
 }
 
-// next picks the oldest pending batch: the memory queue's head or the
-// spool's, whichever has the lower sequence number.
+// next picks the oldest pending batch that no sender has yet: the
+// memory queue's head or the spool's, whichever has the lower sequence
+// number, and marks it in flight.
 func (s *Sink) next() (b *batch, fromSpool bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sh, hasSpool := s.spool.head()
+	var sh uint64
+	hasSpool := false
+	for _, seq := range s.spool.files {
+		if !s.inflight[seq] {
+			sh, hasSpool = seq, true
+			break
+		}
+	}
 	if len(s.mem) > 0 && (!hasSpool || s.mem[0].seq() < sh) {
-		return s.mem[0], false, nil
+		b = s.mem[0]
+		s.mem = s.mem[1:]
+		s.inflight[b.seq()] = true
+		s.inflightMem++
+		return b, false, nil
 	}
 	if !hasSpool {
 		return nil, false, nil
@@ -257,33 +281,39 @@ func (s *Sink) next() (b *batch, fromSpool bool, err error) {
 		s.spool.remove(sh)
 		return nil, false, err
 	}
+	s.inflight[sh] = true
 	return b, true, nil
 }
 
-// done marks b as sent (or abandoned).
+// finish marks b as sent.
 func (s *Sink) finish(b *batch, fromSpool bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.inflight, b.seq())
 	if fromSpool {
 		if err := s.spool.remove(b.seq()); err != nil {
 			s.log.Error("cannot remove sent batch from the spool", "err", err)
 		}
 		return
 	}
-	if len(s.mem) > 0 && s.mem[0] == b {
-		s.mem = s.mem[1:]
-	}
+	s.inflightMem--
 }
 
-// park moves a memory batch whose INSERT failed to the spool, with its
-// attempted flag, so that it survives a restart.
-func (s *Sink) park(b *batch) {
+// park keeps a batch whose INSERT failed in the spool, with its
+// attempted flag, so that it is checked before it is sent again and
+// survives a restart.
+func (s *Sink) park(b *batch, fromSpool bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.mem) > 0 && s.mem[0] == b {
-		s.mem = s.mem[1:]
-		s.spillLocked(b)
+	delete(s.inflight, b.seq())
+	if fromSpool {
+		if _, err := s.spool.put(b); err != nil {
+			s.log.Error("cannot record the attempt in the spool", "err", err)
+		}
+		return
 	}
+	s.inflightMem--
+	s.spillLocked(b)
 }
 
 // shard picks b's shard: batches of one collector go round-robin, and
@@ -330,20 +360,45 @@ func (s *Sink) countBatch(ctx context.Context, c *Client, b *batch) (uint64, err
 	return strconv.ParseUint(rows[0][0], 10, 64)
 }
 
+// run starts the senders and the housekeeping, and closes done when all
+// have stopped.
 func (s *Sink) run() {
 	defer close(s.done)
-	tick := time.NewTicker(500 * time.Millisecond)
+	var wg sync.WaitGroup
+	for i := 0; i < s.cfg.Senders; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.sender()
+		}()
+	}
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	backoff := time.Duration(0)
 	var lastExpire time.Time
 	for {
-		if s.ctx.Err() != nil {
-			return
-		}
 		s.sealStale()
 		if time.Since(lastExpire) > time.Hour {
 			lastExpire = time.Now()
 			s.expire()
+		}
+		select {
+		case <-tick.C:
+		case <-s.ctx.Done():
+			wg.Wait()
+			return
+		case <-s.idle:
+			wg.Wait()
+			return
+		}
+	}
+}
+
+// sender sends batches one at a time until the sink closes.
+func (s *Sink) sender() {
+	backoff := time.Duration(0)
+	for {
+		if s.ctx.Err() != nil {
+			return
 		}
 		b, fromSpool, err := s.next()
 		if err != nil {
@@ -351,15 +406,18 @@ func (s *Sink) run() {
 		}
 		if b == nil {
 			s.mu.Lock()
-			closing := s.closing && s.cur == nil
+			finished := s.closing && s.cur == nil && len(s.mem) == 0 && len(s.inflight) == 0 && len(s.spool.files) == 0
 			s.mu.Unlock()
-			if closing {
+			if finished {
+				s.idleOnce.Do(func() { close(s.idle) })
 				return
 			}
 			select {
 			case <-s.wake:
-			case <-tick.C:
+			case <-time.After(100 * time.Millisecond):
 			case <-s.ctx.Done():
+				return
+			case <-s.idle:
 				return
 			}
 			continue
@@ -376,16 +434,9 @@ func (s *Sink) run() {
 			continue
 		}
 		s.errs.Add(1)
+		s.park(b, fromSpool)
 		if !s.down.Swap(true) {
 			s.log.Warn("insert failed; spooling and retrying", "server", s.cfg.Shards[s.shard(b)].Addr(), "err", err)
-		}
-		if fromSpool {
-			// Record the attempt in the spooled copy.
-			s.mu.Lock()
-			s.spool.put(b)
-			s.mu.Unlock()
-		} else {
-			s.park(b)
 		}
 		backoff = min(max(2*backoff, 250*time.Millisecond), 15*time.Second)
 		select {
@@ -460,7 +511,7 @@ func (s *Sink) Close(wait time.Duration) error {
 // Stats returns the sink's counters.
 func (s *Sink) Stats() SinkStats {
 	s.mu.Lock()
-	st := SinkStats{SpoolBatches: len(s.spool.files), SpoolBytes: s.spool.bytes, MemoryBatches: len(s.mem)}
+	st := SinkStats{SpoolBatches: len(s.spool.files), SpoolBytes: s.spool.bytes, MemoryBatches: len(s.mem) + s.inflightMem}
 	s.mu.Unlock()
 	st.Batches, st.Rows, st.Errors = s.batches.Load(), s.rows.Load(), s.errs.Load()
 	st.AlreadyThere, st.Dropped, st.Spooled = s.already.Load(), s.dropped.Load(), s.spooled.Load()
