@@ -74,6 +74,11 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	defer cleanup()
 	rrdDir := firstNonEmpty(sf.rrdDir, cfg.Resolve(cfg.Scan.RRDDir), "rrd")
 	wc, err := wf.config(cfg, rrdDir, cf.dir, rrd.New(firstNonEmpty(sf.cached, cfg.Scan.RRDCached)), logger, newLiveExporters(c))
+	if err == nil {
+		// The collector's --clickhouse servers also feed the dashboard's
+		// clickhouse module.
+		wc.ClickHouse, err = webClickHouse(&cf.clickhouse, cfg)
+	}
 	if err != nil {
 		stop()
 		c.Run(ctx)

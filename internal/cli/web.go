@@ -119,15 +119,33 @@ func (w *webFlags) config(cfg *config.Config, rrdDir, flowDir string, client *rr
 	return wc, nil
 }
 
+// webClickHouse is the web server's ClickHouse backend from the
+// --clickhouse flags and the config's clickhouse section (nil when no
+// server is configured).
+func webClickHouse(f *clickhouseFlags, cfg *config.Config) (*web.ClickHouse, error) {
+	if !f.enabled() {
+		return nil, nil
+	}
+	clients, schema, err := f.resolve(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &web.ClickHouse{Clients: clients, Schema: schema}, nil
+}
+
 func runWeb(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("web", "[flags]",
 		"Serves the dashboard at / : graphs of the report modules' RRD files (out stacked above the\n"+
 			"axis, in below, as CUGrapher drew them), cuflow's top talkers, the exporters' health from\n"+
 			"the flow files, and the JSON API behind them (/api/v1/...). Read-only; loopback unless\n"+
-			"--listen says otherwise. See docs/web.md.\n\n"+
-			"  flowscan web --config flowscan.yaml --listen 127.0.0.1:8080", stderr)
+			"--listen says otherwise. With --clickhouse, the module \"clickhouse\" graphs and ranks the\n"+
+			"flows stored in ClickHouse (no PNG/SVG). See docs/web.md.\n\n"+
+			"  flowscan web --config flowscan.yaml --listen 127.0.0.1:8080\n"+
+			"  flowscan web --clickhouse http://127.0.0.1:8123/flowscan", stderr)
 	var wf webFlags
 	wf.register(fs)
+	var chf clickhouseFlags
+	chf.register(fs, false)
 	configPath := fs.String("config", "", "configuration `FILE` (YAML); flags override it")
 	rrdDirFlag := fs.String("rrd-dir", "", "`DIR`ectory of the RRD files (default: scan.rrd_dir or ./rrd)")
 	dirFlag := fs.String("dir", "", "flow `DIR`ectory, for the exporters page (default: scan.dir, collect.dir or ./flows)")
@@ -150,11 +168,15 @@ func runWeb(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	chf.merge(fs, cfg)
 	rrdDir := firstNonEmpty(*rrdDirFlag, cfg.Resolve(cfg.Scan.RRDDir), "rrd")
 	flowDir := firstNonEmpty(*dirFlag, cfg.Resolve(cfg.Scan.Dir), cfg.Resolve(cfg.Collect.Dir), "flows")
 	client := rrd.New(firstNonEmpty(*cached, cfg.Scan.RRDCached))
 	wc, err := wf.config(cfg, rrdDir, flowDir, client, logger, nil)
 	if err != nil {
+		return err
+	}
+	if wc.ClickHouse, err = webClickHouse(&chf, cfg); err != nil {
 		return err
 	}
 	srv, err := web.New(wc)
@@ -164,7 +186,11 @@ func runWeb(args []string, stdout, stderr io.Writer) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "flowscan web: dashboard at %s (RRD files in %s)\n", srv.URL(), rrdDir)
+	from := "RRD files in " + rrdDir
+	if wc.ClickHouse != nil {
+		from += ", ClickHouse " + wc.ClickHouse.Clients[0].Addr() + " database " + wc.ClickHouse.Schema.Database
+	}
+	fmt.Fprintf(stdout, "flowscan web: dashboard at %s (%s)\n", srv.URL(), from)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return srv.Serve(ctx)

@@ -25,11 +25,11 @@ const (
 )
 
 // kindOrder is the order kinds appear in the catalog and legends.
-var kindOrder = []string{KindTotal, KindProtocol, KindService, KindTOS, KindAS, KindNetwork, KindDirection, KindTraffic}
+var kindOrder = []string{KindTotal, KindProtocol, KindService, KindTOS, KindAS, KindNetwork, KindInterface, KindDirection, KindTraffic}
 
 // otherKinds are the kinds whose unselected remainder is drawn as an
 // "other" band: they split the total.
-var otherKinds = map[string]bool{KindProtocol: true, KindService: true, KindTOS: true, KindAS: true, KindNetwork: true, KindDirection: true}
+var otherKinds = map[string]bool{KindProtocol: true, KindService: true, KindTOS: true, KindAS: true, KindNetwork: true, KindInterface: true, KindDirection: true}
 
 // Maximum depth of directories walked below a module's directory, and of
 // RRD files read per module: bounds a catalog build on a hostile tree.
@@ -53,6 +53,8 @@ type Item struct {
 	Kind  string `json:"kind"`
 	Label string `json:"label"`
 	files []*rrdFile
+	// ch is what the item selects in ClickHouse (clickhouse module).
+	ch *chMatch
 }
 
 // Scope is a router (cuflow), a direction (jkflow) or "all": a directory
@@ -62,14 +64,20 @@ type Scope struct {
 	Label string  `json:"label"`
 	Items []*Item `json:"items"`
 	byID  map[string]*Item
+	// exporter restricts a clickhouse scope to one exporter (invalid:
+	// all of them).
+	exporter netip.Addr
 }
 
 // Module is one report module's RRD directory.
 type Module struct {
 	Name   string   `json:"name"`
 	Scopes []*Scope `json:"routers"`
-	dir    string
-	byID   map[string]*Scope
+	// Backend is where the module's series come from: "rrd" (RRD files,
+	// images by RRDtool) or "clickhouse" (no PNG/SVG).
+	Backend string `json:"backend"`
+	dir     string
+	byID    map[string]*Scope
 }
 
 // Catalog is everything the API can graph, discovered from the module
@@ -144,7 +152,7 @@ func (b *catalogBuilder) buildModule(name, dir string) *Module {
 	if st, err := os.Stat(root); err != nil || !st.IsDir() {
 		return nil
 	}
-	m := &Module{Name: name, dir: root, byID: map[string]*Scope{}}
+	m := &Module{Name: name, Backend: BackendRRD, dir: root, byID: map[string]*Scope{}}
 	files := map[string][]*rrdFile{} // scope rel dir -> files
 	seen := 0
 	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {

@@ -219,6 +219,10 @@ func (s *Server) handleGraph(format string) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		if q.module.Backend == BackendClickHouse {
+			writeError(w, http.StatusNotImplemented, errNoImages.Error())
+			return
+		}
 		if q.compare {
 			s.fail(w, r, bad("compare is not drawn in images; use the series API"))
 			return

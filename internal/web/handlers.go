@@ -19,6 +19,9 @@ type CatalogResponse struct {
 	Scoreboard bool `json:"scoreboard"`
 	Aggregate  bool `json:"aggregate"`
 	Exporters  bool `json:"exporters"`
+	// ClickHouse tells whether top talkers can be read from ClickHouse
+	// (kind=clickhouse of /api/v1/scoreboard).
+	ClickHouse bool `json:"clickhouse"`
 }
 
 func (s *Server) handleCatalog(w http.ResponseWriter, r *http.Request) {
@@ -40,7 +43,7 @@ func (s *Server) handleCatalog(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, CatalogResponse{Title: s.cfg.Title, Modules: mods, Kinds: kindOrder,
 		Units: []string{"bits", "packets", "flows"}, Palette: palette,
 		Scoreboard: s.boards.dir != "", Aggregate: s.boards.aggregate != "",
-		Exporters: s.cfg.Live != nil || s.cfg.FlowDir != ""})
+		Exporters: s.cfg.Live != nil || s.cfg.FlowDir != "", ClickHouse: s.ch != nil})
 }
 
 func (s *Server) handleSeries(w http.ResponseWriter, r *http.Request) {
@@ -54,6 +57,7 @@ func (s *Server) handleSeries(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	q.ctx = r.Context()
 	resp, err := s.series(q)
 	if err != nil {
 		s.fail(w, r, err)

@@ -313,12 +313,36 @@ func (b *scoreboards) readAggregate(n int) (*ScoreboardPage, error) {
 }
 
 func (s *Server) handleScoreboard(w http.ResponseWriter, r *http.Request) {
-	v, err := params(r, "kind", "page", "top")
+	v, err := params(r, "kind", "page", "top", "range", "from", "to", "router")
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	if v.Get("kind") != "clickhouse" {
+		for _, p := range []string{"range", "from", "to", "router"} {
+			if v.Has(p) {
+				s.fail(w, r, bad("%s applies to kind=clickhouse only", p))
+				return
+			}
+		}
+	}
 	switch v.Get("kind") {
+	case "clickhouse":
+		if v.Get("page") != "" {
+			s.fail(w, r, bad("page applies to kind=current only"))
+			return
+		}
+		n, err := parseInt("top", v.Get("top"), 10, 1, 100)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		p, err := s.chTalkers(r.Context(), v, n)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, p)
 	case "", "current":
 		if v.Get("top") != "" {
 			s.fail(w, r, bad("top applies to kind=aggregate only"))
@@ -355,7 +379,7 @@ func (s *Server) handleScoreboard(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, p)
 	default:
-		s.fail(w, r, bad("kind %q: want current or aggregate", truncate(v.Get("kind"))))
+		s.fail(w, r, bad("kind %q: want current, aggregate or clickhouse", truncate(v.Get("kind"))))
 	}
 }
 

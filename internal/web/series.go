@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -85,6 +87,7 @@ type SeriesResponse struct {
 
 // query is a validated series or graph request.
 type query struct {
+	ctx      context.Context
 	module   *Module
 	scope    *Scope
 	items    []*Item
@@ -99,6 +102,24 @@ type query struct {
 // escapeDEF escapes a path for a DEF argument (':' separates fields).
 func escapeDEF(path string) string {
 	return strings.ReplaceAll(path, ":", `\:`)
+}
+
+// fetchItems reads the items' out and in values from the module's
+// backend: RRD files through xport, or ClickHouse.
+func (s *Server) fetchItems(q *query, items []*Item, from, to time.Time, step time.Duration) (times []int64, stepOut time.Duration, cols [][]float64, err error) {
+	if q.module.Backend == BackendClickHouse {
+		if s.ch == nil {
+			return nil, 0, nil, errors.New("clickhouse module without a ClickHouse source")
+		}
+		ctx := q.ctx
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		ctx, cancel := context.WithTimeout(ctx, chQueryTimeout)
+		defer cancel()
+		return s.ch.fetch(ctx, q.scope, items, q.unit, from, to, step, q.points, s.now())
+	}
+	return s.xportItems(items, q.unit, from, to, step, q.points)
 }
 
 // xportItems exports, for each item, the out and in values (stored
@@ -186,7 +207,7 @@ func (s *Server) series(q *query) (*SeriesResponse, error) {
 	if total != nil && totalIdx < 0 {
 		items = append(items, total) // for percentages and "other"
 	}
-	times, step, cols, err := s.xportItems(items, q.unit, q.from, q.to, q.step, q.points)
+	times, step, cols, err := s.fetchItems(q, items, q.from, q.to, q.step)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +281,7 @@ func (s *Server) series(q *query) (*SeriesResponse, error) {
 		if total == nil {
 			prevItems = q.items
 		}
-		_, _, pc, err := s.xportItems(prevItems, q.unit, q.from.Add(-span), q.to.Add(-span), step, q.points)
+		_, _, pc, err := s.fetchItems(q, prevItems, q.from.Add(-span), q.to.Add(-span), step)
 		if err != nil {
 			return nil, err
 		}

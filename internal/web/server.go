@@ -71,6 +71,9 @@ type Config struct {
 	AggregateFile string
 	// Now returns the current time (tests); nil means time.Now.
 	Now func() time.Time
+	// ClickHouse optionally adds the module "clickhouse", whose graphs
+	// and top talkers are read from flowscan's ClickHouse tables.
+	ClickHouse *ClickHouse
 }
 
 // ExporterStatus is one exporter's health as the exporters page shows it.
@@ -110,6 +113,7 @@ type Server struct {
 
 	boards   *scoreboards
 	archive  *archiveCache
+	ch       *chSource
 	listener net.Listener
 	addr     string
 }
@@ -162,8 +166,17 @@ func New(cfg Config) (*Server, error) {
 		}
 		dirs[m] = d
 	}
-	if len(dirs) == 0 {
-		return nil, errors.New("web: no RRD directory (RRDDir or Modules)")
+	if cfg.ClickHouse != nil {
+		if len(cfg.ClickHouse.Clients) == 0 || cfg.ClickHouse.Schema == nil {
+			return nil, errors.New("web: ClickHouse needs at least one client and a schema")
+		}
+		if _, ok := dirs[ClickHouseModule]; ok {
+			return nil, fmt.Errorf("web: module name %q is taken by the ClickHouse backend", ClickHouseModule)
+		}
+		s.ch = &chSource{cfg: *cfg.ClickHouse, logger: cfg.Logger}
+	}
+	if len(dirs) == 0 && s.ch == nil {
+		return nil, errors.New("web: no RRD directory (RRDDir or Modules) and no ClickHouse")
 	}
 	s.builder = &catalogBuilder{dirs: dirs, names: func(path string) ([]string, error) {
 		now := s.now()
@@ -304,6 +317,17 @@ func (s *Server) currentCatalog(force bool) *Catalog {
 	s.building = ch
 	s.mu.Unlock()
 	nc := s.builder.build(now)
+	if s.ch != nil {
+		// Last, so that the RRD modules stay the page's default.
+		m, err := s.ch.discover(now)
+		if err != nil {
+			s.cfg.Logger.Warn("clickhouse: discovering the catalog", "err", err)
+		}
+		if m != nil {
+			nc.Modules = append(nc.Modules, m)
+			nc.byName[m.Name] = m
+		}
+	}
 	s.mu.Lock()
 	s.catalog = nc
 	s.building = nil
