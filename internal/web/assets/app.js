@@ -152,9 +152,12 @@ async function graphView(params) {
   const refresh = el("label", {}, "refresh ", el("select", { id: "refresh", onchange: e => { st.refresh = e.target.value; go(st); } },
     [["0", "off"], ["60", "1 min"], ["300", "5 min"]].map(([v, t]) => el("option", { value: v, selected: v === st.refresh }, t))));
   const imgParams = () => { const p = apiParams(st); p.delete("compare"); return p.toString(); };
-  const exportLinks = el("span", { class: "export" }, el("a", { href: "/api/v1/graph.png?" + imgParams(), id: "png", target: "_blank" }, "PNG"),
-    el("a", { href: "/api/v1/graph.svg?" + imgParams(), id: "svg", target: "_blank" }, "SVG"),
-    el("a", { href: "/api/v1/series?" + apiParams(st).toString(), target: "_blank" }, "JSON"));
+  // Images are drawn by RRDtool from RRD files: none for modules read from ClickHouse.
+  const images = st.mod.backend !== "clickhouse";
+  const exportLinks = el("span", { class: "export" },
+    images && el("a", { href: "/api/v1/graph.png?" + imgParams(), id: "png", target: "_blank" }, "PNG"),
+    images && el("a", { href: "/api/v1/graph.svg?" + imgParams(), id: "svg", target: "_blank" }, "SVG"),
+    el("a", { href: "/api/v1/series?" + apiParams(st).toString(), id: "json", target: "_blank" }, "JSON"));
   const hover = el("div", { class: "hover", id: "hover" }, "\u00a0");
   const chartDiv = el("div", { id: "chart" });
   const legend = el("div", { class: "tablewrap", id: "legend" });
@@ -291,12 +294,27 @@ function hostLink(addr, name) {
 }
 async function scoreboardView(params) {
   const m = main();
-  const kind = params.get("kind") === "aggregate" ? "aggregate" : "current";
+  let kind = ["aggregate", "clickhouse", "current"].includes(params.get("kind")) ? params.get("kind") : "";
+  if (!kind) kind = !catalog.scoreboard && catalog.clickhouse ? "clickhouse" : "current";
   const q = new URLSearchParams({ kind });
   if (kind === "current" && params.get("page")) q.set("page", params.get("page"));
   const nav = el("div", { class: "controls" },
     el("button", { type: "button", class: kind === "current" ? "active" : "", id: "sb-current", onclick: () => setHash("scoreboard", new URLSearchParams({ kind: "current" })) }, "Latest"),
-    el("button", { type: "button", class: kind === "aggregate" ? "active" : "", id: "sb-aggregate", disabled: !catalog.aggregate, onclick: () => setHash("scoreboard", new URLSearchParams({ kind: "aggregate" })) }, "Aggregate"));
+    el("button", { type: "button", class: kind === "aggregate" ? "active" : "", id: "sb-aggregate", disabled: !catalog.aggregate, onclick: () => setHash("scoreboard", new URLSearchParams({ kind: "aggregate" })) }, "Aggregate"),
+    catalog.clickhouse && el("button", { type: "button", class: kind === "clickhouse" ? "active" : "", id: "sb-clickhouse", onclick: () => setHash("scoreboard", new URLSearchParams({ kind: "clickhouse" })) }, "ClickHouse"));
+  if (kind === "clickhouse") {
+    // A window (range buttons) and an exporter of the clickhouse module.
+    const range = RANGES.slice(0, 8).includes(params.get("range")) ? params.get("range") : "1h";
+    const mod = catalog.modules.find(mo => mo.name === "clickhouse");
+    const routers = mod ? mod.routers : [];
+    const router = routers.some(r => r.id === params.get("router")) ? params.get("router") : "all";
+    q.set("range", range); q.set("router", router);
+    const again = (r, ro) => setHash("scoreboard", new URLSearchParams({ kind, range: r, router: ro }));
+    nav.append(el("select", { id: "sb-router", "aria-label": "exporter", onchange: e => again(range, e.target.value) },
+      routers.map(r => el("option", { value: r.id, selected: r.id === router }, r.label))),
+      el("div", { class: "ranges", role: "group", "aria-label": "time range" }, RANGES.slice(0, 8).map(r =>
+        el("button", { type: "button", class: "range-btn" + (r === range ? " active" : ""), dataset: { range: r }, onclick: () => again(r, router) }, r))));
+  }
   m.replaceChildren(nav, el("p", { class: "note" }, "Loading…"));
   if (!catalog.scoreboard && kind === "current") { m.replaceChildren(nav, el("p", { class: "note" }, "No scoreboard configured (cuflow scoreboard.dir).")); return; }
   const page = await api("/api/v1/scoreboard?" + q.toString());
@@ -306,7 +324,9 @@ async function scoreboardView(params) {
   }
   const info = kind === "current"
     ? `${fmtTime(Date.parse(page.start) / 1000)} – ${fmtTime(Date.parse(page.end) / 1000)}; total in ${si(page.total_in.bits_per_second)}b/s, out ${si(page.total_out.bits_per_second)}b/s`
-    : `average rates over the reports each host was in a top ${page.top_n}`;
+    : kind === "clickhouse"
+      ? `${fmtTime(Date.parse(page.start) / 1000)} – ${fmtTime(Date.parse(page.end) / 1000)}; total ${si(page.total_out.bits_per_second)}b/s; out: as source, in: as destination`
+      : `average rates over the reports each host was in a top ${page.top_n}`;
   const boards = el("div", { class: "boards" });
   const rate = { bytes: ["bits_per_second", "b/s"], packets: ["packets_per_second", "p/s"], flows: ["flows_per_second", "f/s"] };
   const share = { bytes: "bytes_percent", packets: "packets_percent", flows: "flows_percent" };
@@ -315,7 +335,7 @@ async function scoreboardView(params) {
     boards.append(el("div", { class: "tablewrap" }, el("h3", {}, `Top ${t.hosts.length} by ${t.metric} ${t.direction}`),
       el("table", { class: "board", dataset: { direction: t.direction, metric: t.metric } },
         el("thead", {}, el("tr", {}, el("th", {}, "#"), el("th", { class: "l" }, "host"), el("th", {}, "in"), el("th", {}, "out"), el("th", {}, "share"))),
-        el("tbody", {}, t.hosts.map(h => el("tr", {}, el("td", {}, h.rank), el("td", { class: "l" }, hostLink(h.address, h.name)),
+        el("tbody", {}, t.hosts.map(h => el("tr", {}, el("td", {}, h.rank), el("td", { class: "l" }, kind === "clickhouse" ? el("span", { class: "host", dataset: { addr: h.address } }, h.address) : hostLink(h.address, h.name)),
           el("td", {}, si(h.in[rk]) + ru), el("td", {}, si(h.out[rk]) + ru), el("td", {}, pct(h[t.direction][share[t.metric]]))))))));
   }
   m.replaceChildren(nav, el("h2", {}, page.title), el("p", { class: "note" }, info), boards);
