@@ -2,22 +2,23 @@
 // flow.Records in time-aligned, compressed, crash-safe files with rotation,
 // recovery and expiry, a Reader, and helpers to name, list and expire files.
 //
-// # File format (version 1)
+// # File format (version 2; version 1 is still read)
 //
 // All integers are little-endian. A file is a 16-byte file header followed by
 // a sequence of self-delimiting blocks:
 //
 //	file header (16 bytes)
 //	  0  [8]byte  magic "FLOWSCAN"
-//	  8  uint32   format version (1)
+//	  8  uint32   format version (2; 1 for files of older writers)
 //	  12 uint32   reserved, 0
 //
 //	block header (56 bytes), then CompLen payload bytes
 //	  0  uint8    type: 1 data, 2 meta
-//	  1  uint8    codec: 0 none, 1 zstd
+//	  1  uint8    codec: 0 none, 1 zstd, 2 sections (data blocks, version 2)
 //	  2  uint16   reserved, 0
 //	  4  uint32   records in the block (0 for meta blocks)
-//	  8  uint32   RawLen, payload length before compression
+//	  8  uint32   RawLen, payload length before compression (sections: the
+//	              size of the column data once its streams are decoded)
 //	  12 uint32   CompLen, payload length on disk
 //	  16 int64    MinStart, smallest record Start (Unix ms) in the block
 //	  24 int64    MaxEnd, largest record End (Unix ms) in the block
@@ -31,8 +32,8 @@
 // header checksum is verified before any length in it is trusted, and lengths
 // are bounded (maxBlockRecords, maxRawLen) before anything is allocated.
 //
-// A data block payload holds its records column-wise; after decompression it
-// is, in this order:
+// Data blocks hold their records column-wise, one column per field, in this
+// order:
 //
 //	4 address columns:  Exporter, SrcAddr, DstAddr, NextHop
 //	21 integer columns: Start, End, Bytes, Packets, Domain, SamplingRate,
@@ -41,22 +42,30 @@
 //	                    DstMask, SrcMAC, DstMAC (MACs as 48-bit values,
 //	                    first octet least significant)
 //
-// An address column is n kind bytes (0 zero Addr, 1 IPv4, 2 IPv6, 3 IPv6 with
-// zone), then the IPv4 addresses as 4 byte planes (all first bytes, then all
-// second bytes, ...), then the IPv6 addresses (kinds 2 and 3) as 16 byte
-// planes, then for each kind-3 address its zone as a uvarint length and bytes.
+// Both versions split columns into byte planes. An address column is n kind
+// bytes (0 zero Addr, 1 IPv4, 2 IPv6, 3 IPv6 with zone), the IPv4 addresses
+// as 4 byte planes (all first bytes, then all second bytes, ...), the IPv6
+// addresses (kinds 2 and 3) as 16 byte planes, then for each kind-3 address
+// its zone as a uvarint length and bytes. An integer column is a width byte
+// w (0..8, the bytes needed for the largest value; 0 when every value is 0)
+// and w byte planes of n bytes, least significant plane first. Start is
+// stored as Start-MinStart (MinStart from the block header), End as the
+// zigzag-encoded End-Start (the flow duration); all other fields as they
+// are.
 //
-// An integer column is one width byte w (0..8, the bytes needed for the
-// largest value; 0 when every value is 0) followed by w byte planes of n bytes,
-// least significant plane first. Values are transformed first: Start is stored
-// as Start-MinStart (MinStart from the block header), End as the zigzag-encoded
-// End-Start (the flow duration); all other fields are stored as they are.
-// Splitting columns into byte planes puts the low-entropy high bytes
-// (prefixes, port ranges, counters) together where zstd compresses them to
-// almost nothing.
+// Version 2 data blocks (codec 2, "sections"): the payload opens with a
+// table of 25 uint32 section lengths, one per column in the order above,
+// followed by the sections, which must fill the payload exactly. A section
+// is its column as above, except that every byte plane (and the kind bytes)
+// is a stream: chunks of up to 65536 bytes of the plane, each a uvarint
+// header h (kind h&3, stored length h>>2) and h>>2 bytes: kind 0 raw bytes,
+// kind 1 a huff0 table and 4-stream Huffman code (zstd's literal format),
+// kind 2 one byte repeated for the whole chunk. A reader decodes only the
+// sections of the columns it selects (Start too for End); the others are
+// only checked to lie inside the payload.
 //
-// A zstd payload is one zstd frame. A writer stores a payload uncompressed
-// (codec 0) when compression would not make it smaller.
+// Version 1 data blocks (codec 0 or 1): the columns as above, concatenated,
+// as one zstd frame (codec 1) or uncompressed (codec 0).
 //
 // A meta block payload is the JSON encoding of Meta (the cumulative state of
 // the file), except that FirstFlow and LastFlow are Unix milliseconds, plus

@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"net/netip"
 
@@ -282,7 +283,7 @@ func (c *columnCodec) appendSections(dst []byte, recs []flow.Record) ([]byte, bl
 				}
 				plane := planes[ref.off+lo : ref.off+lo+len(run)]
 				for i, v := range vals {
-					plane[i] = byte(v >> ref.shift)
+					plane[i] = byte(v >> (ref.shift & 63))
 				}
 			}
 		}
@@ -518,7 +519,11 @@ func (e *sectionEncoder) appendStream(dst, plane []byte) []byte {
 	for len(plane) > 0 {
 		chunk := plane[:min(len(plane), streamChunk)]
 		plane = plane[len(chunk):]
-		out, _, err := huff0.Compress4X(chunk, &e.huff)
+		var out []byte
+		err := huff0.ErrIncompressible
+		if !looksRandom(chunk) {
+			out, _, err = huff0.Compress4X(chunk, &e.huff)
+		}
 		switch {
 		case err == nil:
 			dst = binary.AppendUvarint(dst, uint64(len(out))<<2|chunkHuff)
@@ -532,6 +537,50 @@ func (e *sectionEncoder) appendStream(dst, plane []byte) []byte {
 		}
 	}
 	return dst
+}
+
+// Sampling: looksRandom estimates a chunk's entropy from every
+// sampleStride-th byte.
+const (
+	sampleStride = 4
+	minSampled   = 1024 // smaller chunks go straight to huff0
+)
+
+// randomBits is the estimated entropy (bits per byte) from which a chunk
+// is stored raw: Huffman coding would not save the sixteenth appendStream
+// asks for once its table is paid.
+var randomBits float32 = 7.3
+
+// cLog2c[c] is c·log2(c), for the entropy estimate.
+var cLog2c = func() []float32 {
+	t := make([]float32, streamChunk/sampleStride+1)
+	for c := 1; c < len(t); c++ {
+		t[c] = float32(float64(c) * math.Log2(float64(c)))
+	}
+	return t
+}()
+
+// looksRandom reports whether a sample of chunk has so much entropy that
+// Huffman coding would not pay; it costs a quarter of the histogram that
+// huff0 would otherwise build before finding that out (and a table and a
+// full encoding when the data is just below its own cut-off).
+func looksRandom(chunk []byte) bool {
+	if len(chunk) < minSampled {
+		return false
+	}
+	var hist [256]uint32
+	m := 0
+	for i := 0; i < len(chunk); i += sampleStride {
+		hist[chunk[i]]++
+		m++
+	}
+	// H = log2(m) - Σ c·log2(c) / m
+	var sum float32
+	for _, c := range hist {
+		sum += cLog2c[c]
+	}
+	h := float32(math.Log2(float64(m))) - sum/float32(m)
+	return h >= randomBits
 }
 
 // ---- decoder ----
