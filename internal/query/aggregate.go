@@ -129,6 +129,7 @@ type aggregator struct {
 	batchKeys  []Key
 	batchTags  []uint32
 	packedKeys []uint64
+	homes      []uint32
 	skip       []bool
 	slow       []int32
 }
@@ -209,11 +210,12 @@ func (a *aggregator) addBatch(recs []flow.Record, sel []int32) {
 	if a.layout != nil {
 		if cap(a.packedKeys) < len(sel) {
 			a.packedKeys = make([]uint64, len(sel))
+			a.homes = make([]uint32, len(sel))
 			a.skip = make([]bool, len(sel))
 		}
 		keys, skip := a.packedKeys[:len(sel)], a.skip[:len(sel)]
 		if packKeys(recs, sel, a.keys, a.layout, keys, skip) {
-			a.packed.add(recs, sel, keys, skip)
+			a.packed.add(recs, sel, keys, skip, a.homes)
 			a.slow = a.slow[:0]
 			for j, i := range sel {
 				if skip[j] {
@@ -224,7 +226,7 @@ func (a *aggregator) addBatch(recs []flow.Record, sel []int32) {
 			a.addGeneral(recs, a.slow)
 			return
 		}
-		a.packed.add(recs, sel, keys, nil)
+		a.packed.add(recs, sel, keys, nil, a.homes)
 		return
 	}
 	a.addGeneral(recs, sel)
@@ -262,6 +264,14 @@ func (a *aggregator) merge(o *aggregator) {
 		for k, c := range o.packed.all() {
 			a.packed.merge(k, c)
 		}
+	}
+}
+
+// release frees the memory of the aggregator's tables outside the Go
+// heap; the aggregator must not be used after.
+func (a *aggregator) release() {
+	if a.packed != nil {
+		a.packed.release()
 	}
 }
 

@@ -373,6 +373,11 @@ func (q *Query) Aggregate(ctx context.Context, spec AggregateSpec) (*Result, err
 	}
 	var aggs []*aggregator
 	var mu sync.Mutex
+	defer func() {
+		for _, a := range aggs {
+			a.release()
+		}
+	}()
 	// A summary of every flow of blocks inside the window is in the
 	// blocks' headers: no decoding.
 	headerOnly := spec.Keys == nil && q.Filter.MatchAll()
@@ -399,6 +404,7 @@ func (q *Query) Aggregate(ctx context.Context, spec AggregateSpec) (*Result, err
 		return nil, err
 	}
 	total := newAggregator(spec.Keys)
+	defer total.release()
 	for _, a := range aggs {
 		if a != nil {
 			total.merge(a)

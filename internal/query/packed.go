@@ -90,29 +90,68 @@ type packedEntry struct {
 // probing) over inline entries.
 type packedTable struct {
 	slots []packedEntry
+	// mem is the mapping that holds slots (nil: the Go heap); release
+	// unmaps it.
+	mem   []byte
 	shift uint8 // 64 - log2(len(slots))
 	n     int
+	// touched sums the keys add read ahead, so that those loads are kept.
+	touched uint64
 }
 
 func newPackedTable(logSize int) *packedTable {
-	return &packedTable{slots: make([]packedEntry, 1<<logSize), shift: uint8(64 - logSize)}
+	t := &packedTable{shift: uint8(64 - logSize)}
+	t.slots, t.mem = mapEntries(1 << logSize)
+	return t
+}
+
+// release frees the table's memory; the table must not be used after.
+func (t *packedTable) release() {
+	unmapEntries(t.mem)
+	t.slots, t.mem, t.n = nil, nil, 0
 }
 
 // home is the first slot probed for key k.
 func (t *packedTable) home(k uint64) uint64 { return (k * 0x9E3779B97F4A7C15) >> t.shift }
 
 // add counts the flows recs[sel[j]] under keys[j], skipping those whose
-// skip[j] is set (when skip is not nil).
-func (t *packedTable) add(recs []flow.Record, sel []int32, keys []uint64, skip []bool) {
+// skip[j] is set (when skip is not nil). It first reads the home slot of
+// every key, loads that do not depend on each other, so that their cache
+// misses overlap; the counting that follows then mostly finds its slots
+// in the cache. homes is scratch space of len(sel).
+func (t *packedTable) add(recs []flow.Record, sel []int32, keys []uint64, skip []bool, homes []uint32) {
+	homes = homes[:len(sel)]
+	keys = keys[:len(sel)]
+	var sum uint64
+	for j, k := range keys {
+		h := t.home(k)
+		homes[j] = uint32(h)
+		sum += t.slots[h].key
+	}
+	t.touched += sum
 	mask := uint64(len(t.slots) - 1)
+	grown := false
 	for j, i := range sel {
 		if skip != nil && skip[j] {
 			continue
 		}
 		k := keys[j]
 		r := &recs[i]
-		for h := t.home(k); ; h = (h + 1) & mask {
+		h := uint64(homes[j])
+		if grown {
+			h = t.home(k)
+		}
+		for ; ; h = (h + 1) & mask {
 			e := &t.slots[h]
+			if e.key == k && e.c.Flows != 0 {
+				c := &e.c
+				c.Flows++
+				c.Packets += r.Packets
+				c.Bytes += r.Bytes
+				c.First = min(c.First, r.Start)
+				c.Last = max(c.Last, r.End)
+				break
+			}
 			if e.c.Flows == 0 {
 				e.key = k
 				e.c = Counters{Flows: 1, Packets: r.Packets, Bytes: r.Bytes, First: r.Start, Last: r.End}
@@ -120,16 +159,8 @@ func (t *packedTable) add(recs []flow.Record, sel []int32, keys []uint64, skip [
 				if 2*t.n > len(t.slots) {
 					t.grow()
 					mask = uint64(len(t.slots) - 1)
+					grown = true
 				}
-				break
-			}
-			if e.key == k {
-				c := &e.c
-				c.Flows++
-				c.Packets += r.Packets
-				c.Bytes += r.Bytes
-				c.First = min(c.First, r.Start)
-				c.Last = max(c.Last, r.End)
 				break
 			}
 		}
@@ -160,12 +191,13 @@ func (t *packedTable) merge(k uint64, c *Counters) {
 // grow makes the table four times larger while it is small (fewer
 // rehashes on the way to a large table), then twice.
 func (t *packedTable) grow() {
-	old := t.slots
+	old, oldMem := t.slots, t.mem
 	factor := 2
 	if len(old) < 1<<16 {
 		factor = 4
 	}
-	t.slots = make([]packedEntry, factor*len(old))
+	t.slots, t.mem = mapEntries(factor * len(old))
+	defer unmapEntries(oldMem)
 	t.shift -= uint8(factor / 2)
 	mask := uint64(len(t.slots) - 1)
 	for i := range old {

@@ -137,6 +137,8 @@ func TestPackedTable(t *testing.T) {
 	sel := []int32{0}
 	want := map[uint64]Counters{}
 	a, b := newPackedTable(10), newPackedTable(10)
+	defer a.release()
+	defer b.release()
 	for i := range 200_000 {
 		k := rng.Uint64N(uint64(1 + i/4))
 		if i%7 == 0 {
@@ -150,7 +152,7 @@ func TestPackedTable(t *testing.T) {
 		if i%3 == 0 {
 			tbl = b
 		}
-		tbl.add(recs, sel, []uint64{k}, nil)
+		tbl.add(recs, sel, []uint64{k}, nil, make([]uint32, 1))
 	}
 	for k, c := range b.all() {
 		a.merge(k, c)
