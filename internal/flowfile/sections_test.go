@@ -304,3 +304,30 @@ func TestVersion1TmpIsCompletedNotResumed(t *testing.T) {
 	}
 	equalRecords(t, got, recs)
 }
+
+// TestFlushWithoutRecordsKeepsBuffer: a flush due to exporter statistics
+// alone (no buffered records) must not hand the caller's empty block
+// buffer to the background writer, which would recycle it while the
+// caller fills it, so that two queued blocks shared one array.
+func TestFlushWithoutRecordsKeepsBuffer(t *testing.T) {
+	const block = 100
+	recs := synthV5(rand.New(rand.NewPCG(39, 40)), 20*block, t0)
+	clock := newFakeClock(t0.Add(time.Minute))
+	w := testWriter(t, t.TempDir(), clock, func(c *Config) { c.BlockRecords = block; c.QueueBlocks = 64 })
+	for round := range 10 {
+		w.Account(ExporterKey{}, ExporterStats{Flows: 1})
+		clock.Add(3 * time.Second)
+		w.Tick() // statistics only: nothing buffered
+		w.waitIdle()
+		w.Write(recs[2*round*block : 2*(round+1)*block]) // two full blocks
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := List(w.cfg.Dir)
+	if len(files) != 1 {
+		t.Fatalf("files %v", files)
+	}
+	got, _ := readAll(t, files[0].Path)
+	equalRecords(t, got, recs)
+}

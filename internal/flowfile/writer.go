@@ -433,8 +433,14 @@ func (w *Writer) maybeFlush(now time.Time) {
 	if !due {
 		return
 	}
-	j := job{kind: jobData, file: w.cur, recs: w.buf, counted: len(w.buf) > 0, sync: true,
+	j := job{kind: jobData, file: w.cur, counted: len(w.buf) > 0, sync: true,
 		exporters: exporterSnapshot(w.acc), dropped: w.curDropped, at: now}
+	if len(w.buf) > 0 {
+		// Only a buffer that changes hands goes with the job: the
+		// background writer recycles what it gets, and an empty buffer
+		// the caller keeps filling must not land on the free list.
+		j.recs = w.buf
+	}
 	if !w.q.push(j) {
 		return // queue full: keep buffering, try again later
 	}
