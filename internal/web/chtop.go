@@ -201,3 +201,67 @@ func addrText(a netip.Addr) string {
 	}
 	return a.String()
 }
+
+// chHostPoints bounds the buckets of a host's ClickHouse history.
+const chHostPoints = 300
+
+// chHost answers /api/v1/host?source=clickhouse: the host's traffic as
+// source (out) and destination (in) per time bucket, one point per bucket
+// with traffic, in one query.
+func (s *Server) chHost(ctx context.Context, router string, addr netip.Addr, from, to time.Time) (*HostResponse, error) {
+	if s.ch == nil {
+		return nil, &notFound{"no ClickHouse configured"}
+	}
+	scope, err := s.chScope(router)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, chQueryTimeout)
+	defer cancel()
+	c := s.ch
+	step := chStep(to.Sub(from), 0, chHostPoints)
+	sec := int64(step / time.Second)
+	start := time.Unix(from.Unix()/sec*sec, 0)
+	end := time.Unix((to.Unix()+sec-1)/sec*sec, 0)
+	need := []string{"src_addr", "dst_addr"}
+	if scope.exporter.IsValid() {
+		need = append(need, "exporter")
+	}
+	t := c.cfg.Schema.Pick(need, start, end, step, s.now())
+	lit := clickhouse.AddrLiteral(addr)
+	var sel []string
+	for _, col := range []string{"src_addr", "dst_addr"} {
+		cond := col + " = " + lit
+		sel = append(sel, unitSQL(t, "bits", cond), unitSQL(t, "packets", cond), unitSQL(t, "flows", cond))
+	}
+	rows, err := c.rows(ctx, fmt.Sprintf("SELECT %s AS b, %s FROM %s WHERE %s%s AND (src_addr = %s OR dst_addr = %s) GROUP BY b ORDER BY b",
+		t.Bucket(step), strings.Join(sel, ", "), c.table(t), t.TimeRange(start, end), exporterCond(scope), lit, lit))
+	if err != nil {
+		return nil, err
+	}
+	resp := &HostResponse{Source: "clickhouse", Address: addrText(addr), From: from.Unix(), To: to.Unix(), Points: []HostPoint{}}
+	fsec := float64(sec)
+	for _, r := range rows {
+		if len(r) != 7 {
+			return nil, fmt.Errorf("clickhouse: unexpected host row %q", truncate(strings.Join(r, " ")))
+		}
+		b, err := strconv.ParseInt(r[0], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse: bad time %q in a host row", truncate(r[0]))
+		}
+		var v [6]uint64
+		for i := range v {
+			if v[i], err = strconv.ParseUint(r[1+i], 10, 64); err != nil {
+				return nil, fmt.Errorf("clickhouse: bad number %q in a host row", truncate(r[1+i]))
+			}
+		}
+		amounts := func(x []uint64) Amounts {
+			return Amounts{Bytes: x[0], Packets: x[1], Flows: x[2],
+				BitsPerSec: 8 * float64(x[0]) / fsec, PacketsPerSec: float64(x[1]) / fsec, FlowsPerSec: float64(x[2]) / fsec}
+		}
+		resp.Points = append(resp.Points, HostPoint{Start: time.Unix(b, 0).UTC(), End: time.Unix(b+sec, 0).UTC(),
+			Out: amounts(v[0:3]), In: amounts(v[3:6]), Ranks: map[string]int{}})
+	}
+	resp.Pages = int((end.Unix() - start.Unix()) / sec) // buckets searched
+	return resp, nil
+}

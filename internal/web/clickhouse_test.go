@@ -161,6 +161,7 @@ func TestClickHouseBackend(t *testing.T) {
 	t.Run("series", func(t *testing.T) { testCHSeries(t, f) })
 	t.Run("interfaces", func(t *testing.T) { testCHInterfaces(t, f) })
 	t.Run("talkers", func(t *testing.T) { testCHTalkers(t, f) })
+	t.Run("host", func(t *testing.T) { testCHHost(t, f) })
 	t.Run("hostile", func(t *testing.T) { testCHHostile(t, f) })
 }
 
@@ -440,6 +441,40 @@ func testCHTalkers(t *testing.T, f *chFixture) {
 	}
 }
 
+func testCHHost(t *testing.T, f *chFixture) {
+	from, to := chNow.Add(-3*time.Hour).Unix(), chNow.Unix()
+	for _, c := range []struct {
+		addr, router string
+		points       int
+	}{
+		{"10.0.0.12", "all", 60}, {"192.168.1.1", "all", 60}, {"192.168.1.1", "192.0.2.1", 60}, {"10.0.0.12", "192.0.2.1", 0},
+	} {
+		resp, body := get(t, f.ts, fmt.Sprintf("/api/v1/host?source=clickhouse&addr=%s&router=%s&from=%d&to=%d", c.addr, c.router, from, to))
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d: %s", c.addr, resp.StatusCode, body)
+		}
+		h := decodeJSON[HostResponse](t, body)
+		var out, in, outPkts uint64
+		for _, p := range h.Points {
+			out += p.Out.Bytes
+			in += p.In.Bytes
+			outPkts += p.Out.Packets
+			if secs := p.End.Sub(p.Start).Seconds(); !near(p.Out.BitsPerSec, 8*float64(p.Out.Bytes)/secs) {
+				t.Errorf("%s: rate %v for %d bytes in %v s", c.addr, p.Out.BitsPerSec, p.Out.Bytes, secs)
+			}
+		}
+		a := netip.MustParseAddr(c.addr)
+		scope := func(r *flow.Record) bool { return c.router == "all" || r.Exporter.String() == c.router }
+		wantOut := sumFlows(f.flows, func(r *flow.Record) bool { return scope(r) && r.SrcAddr == a }, bytesOf)
+		wantIn := sumFlows(f.flows, func(r *flow.Record) bool { return scope(r) && r.DstAddr == a }, bytesOf)
+		wantPkts := sumFlows(f.flows, func(r *flow.Record) bool { return scope(r) && r.SrcAddr == a }, packetsOf)
+		if h.Source != "clickhouse" || len(h.Points) != c.points || out != wantOut || in != wantIn || outPkts != wantPkts || h.Pages != 180 {
+			t.Errorf("%s via %s: source %s, %d points of %d, out %d in %d packets %d; want %d points, out %d in %d packets %d",
+				c.addr, c.router, h.Source, len(h.Points), h.Pages, out, in, outPkts, c.points, wantOut, wantIn, wantPkts)
+		}
+	}
+}
+
 func testCHHostile(t *testing.T, f *chFixture) {
 	get(t, f.ts, "/api/v1/catalog") // catalog built before recording
 	f.rec.reset()
@@ -464,6 +499,10 @@ func testCHHostile(t *testing.T, f *chFixture) {
 		{"/api/v1/scoreboard?kind=clickhouse&page=x", 400},
 		{"/api/v1/scoreboard?kind=current&range=1h", 400},
 		{"/api/v1/scoreboard?kind=clickhouse&range=1x", 400},
+		{"/api/v1/host?source=clickhouse&addr=10.0.0.1'", 400},
+		{"/api/v1/host?source=clickhouse&addr=10.0.0.1&router=x", 404},
+		{"/api/v1/host?source=sql&addr=10.0.0.1", 400},
+		{"/api/v1/host?addr=10.0.0.1&router=all", 400},
 	}
 	for _, c := range cases {
 		resp, body := get(t, f.ts, c.q)

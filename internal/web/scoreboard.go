@@ -433,6 +433,9 @@ type HostPoint struct {
 // HostResponse is the answer of /api/v1/host: what the scoreboards say
 // about one host.
 type HostResponse struct {
+	// Source is "scoreboards" (cuflow's pages) or "clickhouse" (one
+	// point per time bucket with traffic of the host).
+	Source  string      `json:"source"`
 	Address string      `json:"address"`
 	Name    string      `json:"name,omitempty"`
 	From    int64       `json:"from"`
@@ -447,7 +450,7 @@ type HostResponse struct {
 const maxHostPages = 3000
 
 func (s *Server) handleHost(w http.ResponseWriter, r *http.Request) {
-	v, err := params(r, "addr", "range", "from", "to")
+	v, err := params(r, "addr", "range", "from", "to", "source", "router")
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -463,12 +466,30 @@ func (s *Server) handleHost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	switch v.Get("source") {
+	case "", "scoreboards":
+		if v.Has("router") {
+			s.fail(w, r, bad("router applies to source=clickhouse only"))
+			return
+		}
+	case "clickhouse":
+		resp, err := s.chHost(r.Context(), v.Get("router"), addr, from, to)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, resp)
+		return
+	default:
+		s.fail(w, r, bad("source %q: want scoreboards or clickhouse", truncate(v.Get("source"))))
+		return
+	}
 	if s.boards.dir == "" {
 		s.fail(w, r, &notFound{"no scoreboard directory configured"})
 		return
 	}
 	key := addr.String()
-	resp := HostResponse{Address: key, From: from.Unix(), To: to.Unix(), Points: []HostPoint{}}
+	resp := HostResponse{Source: "scoreboards", Address: key, From: from.Unix(), To: to.Unix(), Points: []HostPoint{}}
 	pages := s.boards.list()
 	for i := len(pages) - 1; i >= 0 && resp.Pages < maxHostPages; i-- {
 		ref := pages[i]

@@ -113,4 +113,10 @@ func TestDashboardClickHouse(t *testing.T) {
 	first := `(document.querySelector('table.board[data-direction="out"][data-metric="bytes"] tbody tr .host') || {}).textContent`
 	wait("clickhouse top talkers", first+` === "10.0.0.9"`)
 	shot("clickhouse-top.png")
+	// Its host link shows the host's traffic from ClickHouse.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { document.querySelector('table.board[data-direction="out"][data-metric="bytes"] tbody tr a.host').click(); return true; })()`)); err != nil {
+		t.Fatal(err)
+	}
+	wait("clickhouse host", `(document.getElementById("host-title") || {}).textContent === "Host 10.0.0.9" && +(document.body.dataset.hostPoints || 0) > 0 && !!document.querySelector("#chart canvas")`)
+	shot("clickhouse-host.png")
 }

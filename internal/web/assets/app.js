@@ -289,8 +289,9 @@ function renderLegend(legend, data, unit) {
 }
 
 // ---------- scoreboards ----------
-function hostLink(addr, name) {
-  return el("a", { href: "#/host?addr=" + encodeURIComponent(addr), class: "host", dataset: { addr } }, name ? name + " (" + addr + ")" : addr);
+function hostLink(addr, name, extra) {
+  const q = new URLSearchParams(Object.assign({ addr }, extra || {}));
+  return el("a", { href: "#/host?" + q.toString(), class: "host", dataset: { addr } }, name ? name + " (" + addr + ")" : addr);
 }
 async function scoreboardView(params) {
   const m = main();
@@ -335,7 +336,7 @@ async function scoreboardView(params) {
     boards.append(el("div", { class: "tablewrap" }, el("h3", {}, `Top ${t.hosts.length} by ${t.metric} ${t.direction}`),
       el("table", { class: "board", dataset: { direction: t.direction, metric: t.metric } },
         el("thead", {}, el("tr", {}, el("th", {}, "#"), el("th", { class: "l" }, "host"), el("th", {}, "in"), el("th", {}, "out"), el("th", {}, "share"))),
-        el("tbody", {}, t.hosts.map(h => el("tr", {}, el("td", {}, h.rank), el("td", { class: "l" }, kind === "clickhouse" ? el("span", { class: "host", dataset: { addr: h.address } }, h.address) : hostLink(h.address, h.name)),
+        el("tbody", {}, t.hosts.map(h => el("tr", {}, el("td", {}, h.rank), el("td", { class: "l" }, kind === "clickhouse" ? hostLink(h.address, h.name, { source: "clickhouse", router: q.get("router"), range: q.get("range") }) : hostLink(h.address, h.name)),
           el("td", {}, si(h.in[rk]) + ru), el("td", {}, si(h.out[rk]) + ru), el("td", {}, pct(h[t.direction][share[t.metric]]))))))));
   }
   m.replaceChildren(nav, el("h2", {}, page.title), el("p", { class: "note" }, info), boards);
@@ -345,20 +346,24 @@ async function hostView(params) {
   const m = main();
   const addr = params.get("addr") || "";
   const range = RANGES.includes(params.get("range")) ? params.get("range") : "1d";
-  const data = await api("/api/v1/host?" + new URLSearchParams({ addr, range }).toString());
+  // source=clickhouse: the host's traffic per time bucket from ClickHouse, else what the scoreboards say.
+  const ch = params.get("source") === "clickhouse";
+  const base = ch ? { addr, source: "clickhouse", router: params.get("router") || "all" } : { addr };
+  const data = await api("/api/v1/host?" + new URLSearchParams(Object.assign({ range }, base)).toString());
   const ranges = el("div", { class: "ranges" }, RANGES.slice(0, 8).map(r => el("button", { type: "button", class: "range-btn" + (r === range ? " active" : ""), dataset: { range: r },
-    onclick: () => setHash("host", new URLSearchParams({ addr, range: r })) }, r)));
+    onclick: () => setHash("host", new URLSearchParams(Object.assign({ range: r }, base))) }, r)));
   const chartDiv = el("div", { id: "chart" });
-  const rows = data.points.slice().reverse().map(p => el("tr", {}, el("td", { class: "l" }, el("a", { href: "#/scoreboard?" + new URLSearchParams({ kind: "current", page: p.page }) }, fmtTime(Date.parse(p.start) / 1000))),
+  const when = p => ch ? fmtTime(Date.parse(p.start) / 1000) : el("a", { href: "#/scoreboard?" + new URLSearchParams({ kind: "current", page: p.page }) }, fmtTime(Date.parse(p.start) / 1000));
+  const rows = data.points.slice().reverse().map(p => el("tr", {}, el("td", { class: "l" }, when(p)),
     el("td", {}, si(p.in.bits_per_second) + "b/s"), el("td", {}, si(p.out.bits_per_second) + "b/s"),
     el("td", {}, si(p.in.packets_per_second) + "p/s"), el("td", {}, si(p.out.packets_per_second) + "p/s"),
     el("td", { class: "l" }, Object.entries(p.ranks).map(([k, v]) => "#" + v + " " + k).join(", "))));
   m.replaceChildren(el("h2", { id: "host-title" }, "Host " + data.address + (data.name ? " (" + data.name + ")" : "")),
     el("div", { class: "controls" }, ranges),
-    el("p", { class: "note" }, `${data.points.length} of ${data.pages_searched} scoreboard pages list this host` +
+    el("p", { class: "note" }, (ch ? `ClickHouse: ${data.points.length} of ${data.pages_searched} time buckets have traffic of this host` : `${data.points.length} of ${data.pages_searched} scoreboard pages list this host`) +
       (data.aggregate ? `; aggregate: in ${si(data.aggregate.in.bits_per_second)}b/s, out ${si(data.aggregate.out.bits_per_second)}b/s on average` : "")),
     chartDiv,
-    el("div", { class: "tablewrap" }, el("table", { id: "host-table" }, el("thead", {}, el("tr", {}, el("th", { class: "l" }, "scoreboard"), el("th", {}, "bits in"), el("th", {}, "bits out"),
+    el("div", { class: "tablewrap" }, el("table", { id: "host-table" }, el("thead", {}, el("tr", {}, el("th", { class: "l" }, ch ? "time" : "scoreboard"), el("th", {}, "bits in"), el("th", {}, "bits out"),
       el("th", {}, "pkts in"), el("th", {}, "pkts out"), el("th", { class: "l" }, "ranks"))), el("tbody", {}, rows))));
   document.body.dataset.hostPoints = String(data.points.length);
   if (data.points.length > 0) {
@@ -369,7 +374,7 @@ async function hostView(params) {
       series: [{}, { label: "out", stroke: "#1f77b4", fill: "#1f77b466", paths: uPlot.paths.stepped({ align: -1 }) },
         { label: "in", stroke: "#ff7f0e", fill: "#ff7f0e66", paths: uPlot.paths.stepped({ align: -1 }) }] },
     [xs, data.points.map(p => p.out.bits_per_second), data.points.map(p => -p.in.bits_per_second)], chartDiv);
-  } else chartDiv.replaceChildren(el("p", { class: "note" }, "Not in any top list in this period."));
+  } else chartDiv.replaceChildren(el("p", { class: "note" }, ch ? "No traffic of this host in this period." : "Not in any top list in this period."));
 }
 
 // ---------- exporters ----------
