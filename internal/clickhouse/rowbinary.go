@@ -102,12 +102,18 @@ func unixSeconds(ms int64) uint32 {
 // putAddr writes a as 16 bytes: IPv4 as ::ffff:a.b.c.d, the zero Addr as
 // all zeros.
 func putAddr(b []byte, a netip.Addr) {
-	if !a.IsValid() {
+	switch {
+	case !a.IsValid():
 		clear(b[:16])
-		return
+	case a.Is4():
+		clear(b[:10])
+		b[10], b[11] = 0xff, 0xff
+		x := a.As4()
+		copy(b[12:16], x[:])
+	default:
+		x := a.As16()
+		copy(b[:16], x[:])
 	}
-	x := a.As16()
-	copy(b[:16], x[:])
 }
 
 // getAddr reads 16 bytes back: all zeros is the zero Addr (unknown),

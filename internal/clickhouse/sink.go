@@ -37,9 +37,6 @@ type SinkConfig struct {
 	// MemoryBatches is how many sealed batches wait in memory before new
 	// ones go straight to the spool (default 4).
 	MemoryBatches int
-	// Senders is how many INSERTs run at once (default 2): the server
-	// parses and merges each on one core.
-	Senders int
 	// Timeout bounds one INSERT (default 60 s).
 	Timeout time.Duration
 	// Logger receives errors and state changes (default slog.Default).
@@ -83,6 +80,8 @@ type Sink struct {
 	// those that came from memory (not in the spool).
 	inflight    map[uint64]bool
 	inflightMem int
+	// free holds buffers of sent batches for reuse.
+	free [][]byte
 	nextSeq     uint64
 	closing     bool
 
@@ -125,9 +124,6 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	}
 	if cfg.MemoryBatches <= 0 {
 		cfg.MemoryBatches = 4
-	}
-	if cfg.Senders <= 0 {
-		cfg.Senders = 2
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = time.Minute
@@ -211,10 +207,27 @@ func (s *Sink) startBatch() {
 			s.log.Error("cannot reserve batch ids", "err", err)
 		}
 	}
-	s.cur = &batch{id: uint64(s.spool.collectorID)<<seqBits | s.nextSeq&seqMask,
-		data: make([]byte, 0, min(s.cfg.BatchRows, 16384)*RowSize)}
+	s.cur = &batch{id: uint64(s.spool.collectorID)<<seqBits | s.nextSeq&seqMask, data: s.getBuffer()}
 	s.nextSeq++
 	s.curSince = time.Now()
+}
+
+// getBuffer returns an empty batch buffer with room for a whole batch,
+// reused from sent batches when one is free.
+func (s *Sink) getBuffer() []byte {
+	if n := len(s.free); n > 0 {
+		b := s.free[n-1]
+		s.free = s.free[:n-1]
+		return b[:0]
+	}
+	return make([]byte, 0, s.cfg.BatchRows*RowSize)
+}
+
+// putBuffer keeps a sent batch's buffer for reuse (a few at most).
+func (s *Sink) putBuffer(b []byte) {
+	if cap(b) == s.cfg.BatchRows*RowSize && len(s.free) < 2 {
+		s.free = append(s.free, b)
+	}
 }
 
 // sealLocked ends the current batch and queues it.
@@ -228,6 +241,7 @@ func (s *Sink) sealLocked() {
 		s.mem = append(s.mem, b)
 	} else {
 		s.spillLocked(b)
+		s.putBuffer(b.data)
 	}
 	select {
 	case s.wake <- struct{}{}:
@@ -251,23 +265,30 @@ func (s *Sink) spillLocked(b *batch) {
 	s.spooled.Add(1)
 }
 
-// next picks the oldest pending batch that no sender has yet: the
-// memory queue's head or the spool's, whichever has the lower sequence
-// number, and marks it in flight.
-func (s *Sink) next() (b *batch, fromSpool bool, err error) {
+// next picks the oldest pending batch of shard that no sender has yet
+// (from the memory queue or the spool, whichever is older) and marks it
+// in flight.
+func (s *Sink) next(shard int) (b *batch, fromSpool bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var sh uint64
 	hasSpool := false
 	for _, seq := range s.spool.files {
-		if !s.inflight[seq] {
+		if !s.inflight[seq] && s.shardOf(seq) == shard {
 			sh, hasSpool = seq, true
 			break
 		}
 	}
-	if len(s.mem) > 0 && (!hasSpool || s.mem[0].seq() < sh) {
-		b = s.mem[0]
-		s.mem = s.mem[1:]
+	mi := -1
+	for i, m := range s.mem {
+		if s.shardOf(m.seq()) == shard {
+			mi = i
+			break
+		}
+	}
+	if mi >= 0 && (!hasSpool || s.mem[mi].seq() < sh) {
+		b = s.mem[mi]
+		s.mem = append(s.mem[:mi], s.mem[mi+1:]...)
 		s.inflight[b.seq()] = true
 		s.inflightMem++
 		return b, false, nil
@@ -297,6 +318,7 @@ func (s *Sink) finish(b *batch, fromSpool bool) {
 		return
 	}
 	s.inflightMem--
+	s.putBuffer(b.data)
 }
 
 // park keeps a batch whose INSERT failed in the spool, with its
@@ -314,12 +336,15 @@ func (s *Sink) park(b *batch, fromSpool bool) {
 	}
 	s.inflightMem--
 	s.spillLocked(b)
+	s.putBuffer(b.data)
 }
 
 // shard picks b's shard: batches of one collector go round-robin, and
 // collectors start at different shards (by their collector id).
-func (s *Sink) shard(b *batch) int {
-	return int((b.seq() + uint64(s.spool.collectorID)) % uint64(len(s.cfg.Shards)))
+func (s *Sink) shard(b *batch) int { return s.shardOf(b.seq()) }
+
+func (s *Sink) shardOf(seq uint64) int {
+	return int((seq + uint64(s.spool.collectorID)) % uint64(len(s.cfg.Shards)))
 }
 
 // send inserts b unless a failed earlier attempt already did.
@@ -365,11 +390,11 @@ func (s *Sink) countBatch(ctx context.Context, c *Client, b *batch) (uint64, err
 func (s *Sink) run() {
 	defer close(s.done)
 	var wg sync.WaitGroup
-	for i := 0; i < s.cfg.Senders; i++ {
+	for i := range s.cfg.Shards {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.sender()
+			s.sender(i)
 		}()
 	}
 	tick := time.NewTicker(250 * time.Millisecond)
@@ -393,14 +418,17 @@ func (s *Sink) run() {
 	}
 }
 
-// sender sends batches one at a time until the sink closes.
-func (s *Sink) sender() {
+// sender sends the batches of one shard, one at a time and oldest first,
+// until the sink closes. One INSERT at a time per shard keeps a crash of
+// the server from leaving more than one batch of this collector in doubt
+// (see repairViews).
+func (s *Sink) sender(shard int) {
 	backoff := time.Duration(0)
 	for {
 		if s.ctx.Err() != nil {
 			return
 		}
-		b, fromSpool, err := s.next()
+		b, fromSpool, err := s.next(shard)
 		if err != nil {
 			continue
 		}
