@@ -81,9 +81,9 @@ type Sink struct {
 	inflight    map[uint64]bool
 	inflightMem int
 	// free holds buffers of sent batches for reuse.
-	free [][]byte
-	nextSeq     uint64
-	closing     bool
+	free    [][]byte
+	nextSeq uint64
+	closing bool
 
 	wake     chan struct{}
 	done     chan struct{}
