@@ -17,8 +17,8 @@ const (
 	// (with 4 KiB base pages).
 	hugePage = 2 << 20
 	// mapMin is the smallest table, in bytes, that is mapped rather than
-	// allocated on the heap.
-	mapMin = hugePage
+	// allocated on the heap (it takes one huge page).
+	mapMin = 512 << 10
 )
 
 // mapEntries returns n zeroed entries and the mapping that holds them, to
@@ -29,14 +29,23 @@ func mapEntries(n int) (slots []packedEntry, mem []byte) {
 	if size < mapMin {
 		return make([]packedEntry, n), nil
 	}
-	mem, err := syscall.Mmap(-1, 0, size+hugePage, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	// Whole huge pages, aligned: map one more to align within.
+	region := (size + hugePage - 1) &^ (hugePage - 1)
+	mem, err := syscall.Mmap(-1, 0, region+hugePage, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
 	if err != nil {
 		return make([]packedEntry, n), nil
 	}
 	base := uintptr(unsafe.Pointer(&mem[0]))
 	off := int((base+hugePage-1)&^(hugePage-1) - base)
-	_ = syscall.Madvise(mem[off:off+size], 14) // MADV_HUGEPAGE; a hint, its failure is harmless
-	return unsafe.Slice((*packedEntry)(unsafe.Pointer(&mem[off])), n), mem
+	table := mem[off : off+region]
+	_ = syscall.Madvise(table, 14) // MADV_HUGEPAGE; a hint, its failure is harmless
+	// Write to every page now: a table's first access is often a read,
+	// which would map the shared zero page, and the write that follows
+	// would then fault again and flush the TLB of every thread's CPU.
+	for i := 0; i < len(table); i += 4096 {
+		table[i] = 0
+	}
+	return unsafe.Slice((*packedEntry)(unsafe.Pointer(&table[0])), n), mem
 }
 
 // unmapEntries releases a mapping from mapEntries (nil: nothing to do).
