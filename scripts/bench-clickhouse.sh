@@ -72,7 +72,8 @@ run() { # run NAME EXTRA-ARGS...: prints "name flows cpu_s"
 	port=$(freeport)
 	dir="$WORK/$name"
 	tf="$WORK/$name.time"
-	/usr/bin/time -f '%U %S' -o "$tf" -- "$BIN" collect --listen "127.0.0.1:$port" --dir "$dir" --metrics "" \
+	MADDR=127.0.0.1:$(freeport)
+	/usr/bin/time -f '%U %S' -o "$tf" -- "$BIN" collect --listen "127.0.0.1:$port" --dir "$dir" --metrics "$MADDR" \
 		--log-level warn "$@" >"$WORK/$name.log" 2>&1 &
 	local tpid=$!
 	sleep 1
@@ -82,13 +83,13 @@ run() { # run NAME EXTRA-ARGS...: prints "name flows cpu_s"
 	t0=$(date +%s.%N)
 	timeout 300 "$BIN" gen --format "$FORMAT" --count "$COUNT" --rate "$RATE" --target "127.0.0.1:$port" >"$WORK/$name.gen" 2>&1
 	wait_idle "$cpid"
-	if [ "$name" = clickhouse ]; then # until the row count stops growing (bounded)
-		local prev=-1 cur
-		for _ in $(seq 120); do
-			cur=$(chq "SELECT count() FROM bench.flows")
-			[ "$cur" = "$prev" ] && break
-			prev=$cur
-			sleep 0.5
+	if [ "$name" = clickhouse ]; then # until every flow received is inserted (bounded to 5 minutes)
+		for _ in $(seq 1500); do
+			m=$(curl -s "http://$MADDR/metrics")
+			rx=$(echo "$m" | awk '/^flowscan_flows_total/ {s+=$2} END {print s+0}')
+			ins=$(echo "$m" | awk '/^flowscan_clickhouse_rows_total/ {print $2+0}')
+			[ "$rx" -gt 0 ] && [ "$ins" -ge "$rx" ] && break
+			sleep 0.2
 		done
 	fi
 	local t1
@@ -111,5 +112,5 @@ awk -v n0="$n0" -v c0="$cpu0" -v n1="$n1" -v c1="$cpu1" -v rows="$rows" -v el="$
 	printf "%-26s %10d %12.0f\n", "flow files + clickhouse", n1, c1 * 1e9 / n1
 	printf "ratio of CPU per flow with/without the sink: %.2f\n", (c1 / n1) / (c0 / n0)
 	printf "flows in ClickHouse: %d of %d stored (%s)\n", rows, n1, (rows == n1 ? "all" : "MISSING")
-	printf "into ClickHouse: %.0f flows/s from the first datagram until the collector was idle (all inserted)\n", rows / el
+	printf "into ClickHouse: %.0f flows/s from the first datagram until the last flow was inserted\n", rows / el
 }'

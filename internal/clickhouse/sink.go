@@ -35,7 +35,7 @@ type SinkConfig struct {
 	// (default 2 s).
 	FlushInterval time.Duration
 	// MemoryBatches is how many sealed batches wait in memory before new
-	// ones go straight to the spool (default 4).
+	// ones go straight to the spool (default 6).
 	MemoryBatches int
 	// Timeout bounds one INSERT (default 60 s).
 	Timeout time.Duration
@@ -123,7 +123,7 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 		cfg.FlushInterval = 2 * time.Second
 	}
 	if cfg.MemoryBatches <= 0 {
-		cfg.MemoryBatches = 4
+		cfg.MemoryBatches = 6
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = time.Minute
