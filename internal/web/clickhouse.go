@@ -55,7 +55,9 @@ const (
 	chMaxExporters = 200
 	chDiscoverSpan = 24 * time.Hour
 	chQueryTimeout = 60 * time.Second
-	chMinAutoStep  = time.Minute
+	// chDiscoverTimeout bounds a catalog build: requests wait for it.
+	chDiscoverTimeout = 15 * time.Second
+	chMinAutoStep     = time.Minute
 )
 
 // chMatch is what a ClickHouse item selects: a kind and a value parsed
@@ -165,7 +167,7 @@ var discoveries = []discovery{
 // discover builds the clickhouse module from the last day of flows. On
 // failure it returns the last module built (nil if none) and the error.
 func (c *chSource) discover(now time.Time) (*Module, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), chQueryTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), chDiscoverTimeout)
 	defer cancel()
 	m, err := c.build(ctx, now)
 	c.mu.Lock()
