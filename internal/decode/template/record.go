@@ -3,6 +3,7 @@ package template
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 
 	"github.com/flowscan/flowscan/internal/decode"
 	"github.com/flowscan/flowscan/internal/flow"
@@ -156,15 +157,41 @@ func packetRate(interval, space uint32) uint32 {
 // update c.Dom. It returns the number of records found. Trailing octets too
 // short for a record are padding. A variable-length field that overruns
 // the set is a *decode.Error with ReasonFieldLength.
+//
+// Data records of fixed-length templates are decoded decodeChunk at a
+// time, field by field across the chunk (each field's store is chosen once
+// per chunk, not once per record); other records one at a time, field by
+// field.
 func (t *Template) DecodeSet(dst []flow.Record, body []byte, c *Context) ([]flow.Record, int, error) {
 	n := 0
-	var s scratch
+	if t.fixed && !t.Options {
+		var ss [decodeChunk]scratch
+		for len(body) >= t.minLen {
+			k := min(decodeChunk, len(body)/t.minLen)
+			start := len(dst)
+			dst = slices.Grow(dst, k)[:start+k]
+			recs := dst[start:]
+			clear(recs)
+			sc := ss[:k]
+			clear(sc)
+			for _, o := range t.fixedOps {
+				storeField(o.kind, body, t.minLen, int(o.off), int(o.length), recs, sc)
+			}
+			for i := range recs {
+				c.finish(&recs[i], &sc[i])
+			}
+			body = body[k*t.minLen:]
+			n += k
+		}
+		return dst, n, nil
+	}
+	var s [1]scratch
 	for len(body) >= t.minLen {
 		// Decode straight into dst's next slot (no copy of the record).
 		dst = append(dst, flow.Record{})
-		r := &dst[len(dst)-1]
-		s = scratch{}
-		used, ok := t.decodeRecord(body, r, &s)
+		r := dst[len(dst)-1:]
+		s[0] = scratch{}
+		used, ok := t.decodeRecord(body, r, s[:])
 		if !ok {
 			return dst[:len(dst)-1], n, decode.Errorf(c.Format, decode.ReasonFieldLength, "template %d: variable-length field overruns the set", t.ID)
 		}
@@ -172,217 +199,372 @@ func (t *Template) DecodeSet(dst []flow.Record, body []byte, c *Context) ([]flow
 		n++
 		if t.Options {
 			dst = dst[:len(dst)-1]
-			c.applyOptions(&s)
+			c.applyOptions(&s[0])
 			continue
 		}
-		c.finish(r, &s)
+		c.finish(&r[0], &s[0])
 	}
 	return dst, n, nil
 }
 
-// decodeRecord runs the template's field operations over one record at the
-// start of b, which holds at least t.minLen octets, and returns the record
-// length. Fixed templates read their fields at precomputed offsets and skip
-// what they do not store; others walk every field.
-func (t *Template) decodeRecord(b []byte, r *flow.Record, s *scratch) (int, bool) {
-	fixed := t.fixed
-	ops := t.ops
-	if fixed {
-		b = b[:t.minLen]
-		ops = t.fixedOps
-	}
+// decodeChunk is how many records of a fixed-length template DecodeSet
+// decodes together.
+const decodeChunk = 16
+
+// decodeRecord walks the template's fields over one record at the start of
+// b, which holds at least t.minLen octets, stores them into r[0] and s[0]
+// and returns the record length.
+func (t *Template) decodeRecord(b []byte, r []flow.Record, s []scratch) (int, bool) {
 	pos := 0
-	for _, o := range ops {
-		var v []byte
-		if fixed {
-			v = b[o.off : int(o.off)+int(o.length)]
-		} else {
-			n := int(o.length)
-			if o.variable {
-				if pos >= len(b) {
-					return 0, false
-				}
-				n = int(b[pos])
-				pos++
-				if n == 255 {
-					if pos+2 > len(b) {
-						return 0, false
-					}
-					n = int(binary.BigEndian.Uint16(b[pos:]))
-					pos += 2
-				}
-			}
-			if n > len(b)-pos {
+	for _, o := range t.ops {
+		n := int(o.length)
+		if o.variable {
+			if pos >= len(b) {
 				return 0, false
 			}
-			v = b[pos : pos+n]
-			pos += n
+			n = int(b[pos])
+			pos++
+			if n == 255 {
+				if pos+2 > len(b) {
+					return 0, false
+				}
+				n = int(binary.BigEndian.Uint16(b[pos:]))
+				pos += 2
+			}
 		}
-		switch o.kind {
-		case kindSkip:
-		case kindOctetDelta:
+		if n > len(b)-pos {
+			return 0, false
+		}
+		if o.kind != kindSkip {
+			storeField(o.kind, b, 0, pos, n, r, s)
+		}
+		pos += n
+	}
+	return pos, true
+}
+
+// field returns the n octets at off of record i, records being stride
+// octets apart in b.
+func field(b []byte, i, stride, off, n int) []byte {
+	p := i*stride + off
+	return b[p : p+n]
+}
+
+// storeField stores one field of kind k of every record of recs (with its
+// scratch in ss): the field of record i is the n octets at off of the
+// i-th stride-long record of b.
+func storeField(k kind, b []byte, stride, off, n int, recs []flow.Record, ss []scratch) {
+	ss = ss[:len(recs)]
+	switch k {
+	case kindSkip:
+	case kindOctetDelta:
+		for i := range recs {
+			r, s, v := &recs[i], &ss[i], field(b, i, stride, off, n)
 			r.Bytes = readUint(v)
 			s.has |= hasOctetDelta
-		case kindPacketDelta:
+		}
+	case kindPacketDelta:
+		for i := range recs {
+			r, s, v := &recs[i], &ss[i], field(b, i, stride, off, n)
 			r.Packets = readUint(v)
 			s.has |= hasPacketDelta
-		case kindOctetTotal:
+		}
+	case kindOctetTotal:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.octetTotal = readUint(v)
-		case kindPacketTotal:
+		}
+	case kindPacketTotal:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.packetTotal = readUint(v)
-		case kindProto:
+		}
+	case kindProto:
+		for i := range recs {
+			r, v := &recs[i], field(b, i, stride, off, n)
 			r.Proto = uint8(readUint(v))
-		case kindTOS:
+		}
+	case kindTOS:
+		for i := range recs {
+			r, v := &recs[i], field(b, i, stride, off, n)
 			r.TOS = uint8(readUint(v))
-		case kindTCPFlags:
+		}
+	case kindTCPFlags:
+		for i := range recs {
+			r, v := &recs[i], field(b, i, stride, off, n)
 			r.TCPFlags = uint8(readUint(v))
-		case kindSrcPort:
+		}
+	case kindSrcPort:
+		for i := range recs {
+			r, v := &recs[i], field(b, i, stride, off, n)
 			r.SrcPort = uint16(readUint(v))
-		case kindDstPort:
+		}
+	case kindDstPort:
+		for i := range recs {
+			r, v := &recs[i], field(b, i, stride, off, n)
 			r.DstPort = uint16(readUint(v))
-		case kindSrcIPv4:
+		}
+	case kindSrcIPv4:
+		for i := range recs {
+			r, v := &recs[i], field(b, i, stride, off, n)
 			if len(v) == 4 {
 				r.SrcAddr = netip.AddrFrom4([4]byte(v))
 			}
-		case kindDstIPv4:
+		}
+	case kindDstIPv4:
+		for i := range recs {
+			r, v := &recs[i], field(b, i, stride, off, n)
 			if len(v) == 4 {
 				r.DstAddr = netip.AddrFrom4([4]byte(v))
 			}
-		case kindSrcIPv6:
+		}
+	case kindSrcIPv6:
+		for i := range recs {
+			r, v := &recs[i], field(b, i, stride, off, n)
 			if len(v) == 16 {
 				r.SrcAddr = netip.AddrFrom16([16]byte(v))
 			}
-		case kindDstIPv6:
+		}
+	case kindDstIPv6:
+		for i := range recs {
+			r, v := &recs[i], field(b, i, stride, off, n)
 			if len(v) == 16 {
 				r.DstAddr = netip.AddrFrom16([16]byte(v))
 			}
-		case kindSrcMask:
+		}
+	case kindSrcMask:
+		for i := range recs {
+			r, v := &recs[i], field(b, i, stride, off, n)
 			r.SrcMask = uint8(readUint(v))
-		case kindDstMask:
+		}
+	case kindDstMask:
+		for i := range recs {
+			r, v := &recs[i], field(b, i, stride, off, n)
 			r.DstMask = uint8(readUint(v))
-		case kindInIf:
+		}
+	case kindInIf:
+		for i := range recs {
+			r, v := &recs[i], field(b, i, stride, off, n)
 			r.InIf = uint32(readUint(v))
-		case kindOutIf:
+		}
+	case kindOutIf:
+		for i := range recs {
+			r, v := &recs[i], field(b, i, stride, off, n)
 			r.OutIf = uint32(readUint(v))
-		case kindNextHopIPv4:
+		}
+	case kindNextHopIPv4:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			if len(v) == 4 {
 				s.nextHop4 = netip.AddrFrom4([4]byte(v))
 				s.has = setIf(s.has, hasNextHop4, specified(v))
 			}
-		case kindBGPNextHopIPv4:
+		}
+	case kindBGPNextHopIPv4:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			if len(v) == 4 {
 				s.bgpNextHop4 = netip.AddrFrom4([4]byte(v))
 				s.has = setIf(s.has, hasBGPNextHop4, specified(v))
 			}
-		case kindNextHopIPv6:
+		}
+	case kindNextHopIPv6:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			if len(v) == 16 {
 				s.nextHop6 = netip.AddrFrom16([16]byte(v))
 				s.has = setIf(s.has, hasNextHop6, specified(v))
 			}
-		case kindBGPNextHopIPv6:
+		}
+	case kindBGPNextHopIPv6:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			if len(v) == 16 {
 				s.bgpNextHop6 = netip.AddrFrom16([16]byte(v))
 				s.has = setIf(s.has, hasBGPNextHop6, specified(v))
 			}
-		case kindSrcAS:
+		}
+	case kindSrcAS:
+		for i := range recs {
+			r, v := &recs[i], field(b, i, stride, off, n)
 			r.SrcAS = uint32(readUint(v))
-		case kindDstAS:
+		}
+	case kindDstAS:
+		for i := range recs {
+			r, v := &recs[i], field(b, i, stride, off, n)
 			r.DstAS = uint32(readUint(v))
-		case kindLastSwitched:
+		}
+	case kindLastSwitched:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.last = uint32(readUint(v))
 			s.has |= hasLast
-		case kindFirstSwitched:
+		}
+	case kindFirstSwitched:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.first = uint32(readUint(v))
 			s.has |= hasFirst
-		case kindStartSeconds:
+		}
+	case kindStartSeconds:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.startAbs = int64(readUint(v)) * 1000
 			s.has |= hasStartAbs
-		case kindEndSeconds:
+		}
+	case kindEndSeconds:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.endAbs = int64(readUint(v)) * 1000
 			s.has |= hasEndAbs
-		case kindStartMillis:
+		}
+	case kindStartMillis:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.startAbs = int64(readUint(v))
 			s.has |= hasStartAbs
-		case kindEndMillis:
+		}
+	case kindEndMillis:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.endAbs = int64(readUint(v))
 			s.has |= hasEndAbs
-		case kindStartMicros, kindStartNanos:
+		}
+	case kindStartMicros, kindStartNanos:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			if ms, ok := ntpToUnixMilli(v); ok {
 				s.startAbs = ms
 				s.has |= hasStartAbs
 			}
-		case kindEndMicros, kindEndNanos:
+		}
+	case kindEndMicros, kindEndNanos:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			if ms, ok := ntpToUnixMilli(v); ok {
 				s.endAbs = ms
 				s.has |= hasEndAbs
 			}
-		case kindStartDeltaMicros:
+		}
+	case kindStartDeltaMicros:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.startDelta = uint32(readUint(v))
 			s.has |= hasStartDelta
-		case kindEndDeltaMicros:
+		}
+	case kindEndDeltaMicros:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.endDelta = uint32(readUint(v))
 			s.has |= hasEndDelta
-		case kindSystemInitMillis:
+		}
+	case kindSystemInitMillis:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.sysInit = int64(readUint(v))
 			s.has |= hasSysInit
-		case kindSrcVLAN:
+		}
+	case kindSrcVLAN:
+		for i := range recs {
+			r, s, v := &recs[i], &ss[i], field(b, i, stride, off, n)
 			r.SrcVLAN = uint16(readUint(v))
 			s.has |= hasSrcVLAN
-		case kindDstVLAN:
+		}
+	case kindDstVLAN:
+		for i := range recs {
+			r, s, v := &recs[i], &ss[i], field(b, i, stride, off, n)
 			r.DstVLAN = uint16(readUint(v))
 			s.has |= hasDstVLAN
-		case kindDot1qVLAN:
+		}
+	case kindDot1qVLAN:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.dot1q = uint16(readUint(v))
-		case kindPostDot1qVLAN:
+		}
+	case kindPostDot1qVLAN:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.postDot1q = uint16(readUint(v))
-		case kindSrcMAC:
+		}
+	case kindSrcMAC:
+		for i := range recs {
+			r, s, v := &recs[i], &ss[i], field(b, i, stride, off, n)
 			if len(v) == 6 {
 				r.SrcMAC = [6]byte(v)
 				s.has |= hasSrcMAC
 			}
-		case kindDstMAC:
+		}
+	case kindDstMAC:
+		for i := range recs {
+			r, s, v := &recs[i], &ss[i], field(b, i, stride, off, n)
 			if len(v) == 6 {
 				r.DstMAC = [6]byte(v)
 				s.has |= hasDstMAC
 			}
-		case kindPostSrcMAC:
+		}
+	case kindPostSrcMAC:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			if len(v) == 6 {
 				s.postSrcMAC = [6]byte(v)
 			}
-		case kindPostDstMAC:
+		}
+	case kindPostDstMAC:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			if len(v) == 6 {
 				s.postDstMAC = [6]byte(v)
 			}
-		case kindSamplingInterval:
+		}
+	case kindSamplingInterval:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.interval = uint32(readUint(v))
 			s.has |= hasInterval
-		case kindSamplerID, kindSelectorID:
+		}
+	case kindSamplerID, kindSelectorID:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.samplerID = readUint(v)
 			s.has |= hasSamplerID
-		case kindSamplerRandomInterval:
+		}
+	case kindSamplerRandomInterval:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.randomInterval = uint32(readUint(v))
 			s.has |= hasRandomInterval
-		case kindSamplingPacketInterval:
+		}
+	case kindSamplingPacketInterval:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.packetInterval = uint32(readUint(v))
 			s.has |= hasPacketInterval
-		case kindICMPTypeCode:
+		}
+	case kindICMPTypeCode:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.icmp = uint16(readUint(v))
 			s.has |= hasICMP
-		case kindICMPType:
+		}
+	case kindICMPType:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.icmp = s.icmp&0x00FF | uint16(readUint(v))<<8
 			s.has |= hasICMP
-		case kindICMPCode:
+		}
+	case kindICMPCode:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.icmp = s.icmp&0xFF00 | uint16(uint8(readUint(v)))
 			s.has |= hasICMP
-		case kindSamplingPacketSpace:
+		}
+	case kindSamplingPacketSpace:
+		for i := range recs {
+			s, v := &ss[i], field(b, i, stride, off, n)
 			s.packetSpace = uint32(readUint(v))
 			s.has |= hasPacketSpace
 		}
 	}
-	if fixed {
-		return t.minLen, true
-	}
-	return pos, true
 }
 
 // nextHop picks the first known, specified next hop: the IP next hop

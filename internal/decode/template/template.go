@@ -130,7 +130,7 @@ func Compile(format decode.Format, dialect Dialect, id uint16, options bool, sco
 	if t.fixed {
 		off := 0
 		for _, o := range t.ops {
-			if o.kind != kindSkip && o.length > 0 {
+			if o.kind != kindSkip {
 				o.off = uint16(off)
 				t.fixedOps = append(t.fixedOps, o)
 			}
