@@ -165,16 +165,6 @@ func appendIntColumn(dst []byte, vals []uint64) []byte {
 	return dst
 }
 
-// grow extends dst by n bytes (contents unspecified).
-func grow(dst []byte, n int) []byte {
-	if cap(dst)-len(dst) < n {
-		bigger := make([]byte, len(dst), 2*cap(dst)+n)
-		copy(bigger, dst)
-		dst = bigger
-	}
-	return dst[:len(dst)+n]
-}
-
 func appendAddrColumn(dst []byte, addrs []netip.Addr) []byte {
 	n := len(addrs)
 	start := len(dst)

@@ -38,6 +38,7 @@ const (
 	chunkRaw  = 0 // the chunk's bytes as they are
 	chunkHuff = 1 // a huff0 table and 4-stream Huffman-coded bytes
 	chunkRLE  = 2 // one byte, repeated for the whole chunk
+	chunkPack = 3 // a dictionary of up to 16 bytes and bit-packed indices
 )
 
 // ---- encoder ----
@@ -191,7 +192,9 @@ type sectionEncoder struct {
 	st     encodeStats
 	huff   huff0.Scratch
 	planes []byte
-	ints   [numIntColumns]intPlan
+	// packIndex maps bytes to dictionary indices while bit-packing.
+	packIndex [256]byte
+	ints      [numIntColumns]intPlan
 	// kinds, v4 and v6 planes of each address column: offsets into planes.
 	addrOff [numAddrColumns]struct{ kinds, p4, p6 int }
 }
@@ -519,11 +522,21 @@ func (e *sectionEncoder) appendStream(dst, plane []byte) []byte {
 	for len(plane) > 0 {
 		chunk := plane[:min(len(plane), streamChunk)]
 		plane = plane[len(chunk):]
-		var out []byte
-		err := huff0.ErrIncompressible
-		if !looksRandom(chunk) {
-			out, _, err = huff0.Compress4X(chunk, &e.huff)
+		var sample sampleStats
+		if len(chunk) >= minSampled {
+			sample.take(chunk)
+			if sample.bits >= randomBits {
+				dst = appendRawChunk(dst, chunk)
+				continue
+			}
+			if w := packWidth(sample.distinct); sample.distinct > 1 && w > 0 && float32(w) <= sample.bits+packSlack {
+				if out, ok := e.appendPacked(dst, chunk, w, &sample); ok {
+					dst = out
+					continue
+				}
+			}
 		}
+		out, _, err := huff0.Compress4X(chunk, &e.huff)
 		switch {
 		case err == nil:
 			dst = binary.AppendUvarint(dst, uint64(len(out))<<2|chunkHuff)
@@ -532,18 +545,26 @@ func (e *sectionEncoder) appendStream(dst, plane []byte) []byte {
 			dst = binary.AppendUvarint(dst, 1<<2|chunkRLE)
 			dst = append(dst, chunk[0])
 		default:
-			dst = binary.AppendUvarint(dst, uint64(len(chunk))<<2|chunkRaw)
-			dst = append(dst, chunk...)
+			dst = appendRawChunk(dst, chunk)
 		}
 	}
 	return dst
 }
 
-// Sampling: looksRandom estimates a chunk's entropy from every
+func appendRawChunk(dst, chunk []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(chunk))<<2|chunkRaw)
+	return append(dst, chunk...)
+}
+
+// Sampling: sampleStats estimates a chunk's entropy from every
 // sampleStride-th byte.
 const (
 	sampleStride = 4
 	minSampled   = 1024 // smaller chunks go straight to huff0
+	// packSlack is how many bits per byte more than the estimated
+	// entropy bit-packing may cost and still be chosen over Huffman
+	// coding, which costs several times more CPU to encode and decode.
+	packSlack = 1.25
 )
 
 // randomBits is the estimated entropy (bits per byte) from which a chunk
@@ -560,14 +581,19 @@ var cLog2c = func() []float32 {
 	return t
 }()
 
-// looksRandom reports whether a sample of chunk has so much entropy that
-// Huffman coding would not pay; it costs a quarter of the histogram that
-// huff0 would otherwise build before finding that out (and a table and a
-// full encoding when the data is just below its own cut-off).
-func looksRandom(chunk []byte) bool {
-	if len(chunk) < minSampled {
-		return false
-	}
+// sampleStats is what a sample of a chunk says: its entropy in bits per
+// byte and the distinct bytes seen (the first 17 of them, in order).
+type sampleStats struct {
+	bits     float32
+	distinct int
+	symbols  [17]byte
+}
+
+// take samples chunk. It costs a quarter of the histogram that huff0
+// would build before finding out that a random chunk does not compress
+// (and of the table and full encoding it pays when the data is just below
+// its own cut-off).
+func (st *sampleStats) take(chunk []byte) {
 	var hist [256]uint32
 	m := 0
 	for i := 0; i < len(chunk); i += sampleStride {
@@ -576,11 +602,99 @@ func looksRandom(chunk []byte) bool {
 	}
 	// H = log2(m) - Σ c·log2(c) / m
 	var sum float32
-	for _, c := range hist {
+	st.distinct = 0
+	for b, c := range hist {
+		if c == 0 {
+			continue
+		}
 		sum += cLog2c[c]
+		if st.distinct < len(st.symbols) {
+			st.symbols[st.distinct] = byte(b)
+		}
+		st.distinct++
 	}
-	h := float32(math.Log2(float64(m))) - sum/float32(m)
-	return h >= randomBits
+	st.bits = float32(math.Log2(float64(m))) - sum/float32(m)
+}
+
+// packWidth returns the bits per index for a dictionary of distinct
+// bytes, or 0 when there are too many to pack.
+func packWidth(distinct int) int {
+	switch {
+	case distinct <= 2:
+		return 1
+	case distinct <= 4:
+		return 2
+	case distinct <= 8:
+		return 3
+	case distinct <= 16:
+		return 4
+	}
+	return 0
+}
+
+// appendPacked appends chunk as a bit-packed chunk with the sampled
+// symbols as its dictionary: a byte w (bits per index), a byte d and d
+// dictionary bytes, then each group of 8 indices as w bytes (a
+// little-endian 8w-bit number, first index in the low bits; the last
+// group padded with index 0). It fails, appending nothing, when the chunk
+// holds a byte the sample missed.
+func (e *sectionEncoder) appendPacked(dst, chunk []byte, w int, st *sampleStats) ([]byte, bool) {
+	idx := &e.packIndex
+	for i := range idx {
+		idx[i] = 0xff
+	}
+	d := st.distinct
+	for i, b := range st.symbols[:d] {
+		idx[b] = byte(i)
+	}
+	groups := (len(chunk) + 7) / 8
+	body := 2 + d + groups*w
+	start := len(dst)
+	dst = binary.AppendUvarint(dst, uint64(body)<<2|chunkPack)
+	dst = append(dst, byte(w), byte(d))
+	dst = append(dst, st.symbols[:d]...)
+	at := len(dst)
+	dst = grow(dst, groups*w)
+	out := dst[at:]
+	var bad byte
+	full := len(chunk) / 8
+	for g := range full {
+		c := chunk[8*g : 8*g+8 : 8*g+8]
+		i0, i1, i2, i3 := idx[c[0]], idx[c[1]], idx[c[2]], idx[c[3]]
+		i4, i5, i6, i7 := idx[c[4]], idx[c[5]], idx[c[6]], idx[c[7]]
+		bad |= i0 | i1 | i2 | i3 | i4 | i5 | i6 | i7
+		v := uint32(i0) | uint32(i1)<<w | uint32(i2)<<(2*w) | uint32(i3)<<(3*w) |
+			uint32(i4)<<(4*w) | uint32(i5)<<(5*w) | uint32(i6)<<(6*w) | uint32(i7)<<(7*w)
+		o := out[g*w : g*w+w]
+		for k := range o {
+			o[k] = byte(v >> (8 * k))
+		}
+	}
+	if full < groups {
+		var v uint32
+		for k, b := range chunk[8*full:] {
+			bad |= idx[b]
+			v |= uint32(idx[b]) << (k * w)
+		}
+		o := out[full*w : full*w+w]
+		for k := range o {
+			o[k] = byte(v >> (8 * k))
+		}
+	}
+	if bad&0x80 != 0 {
+		return dst[:start], false
+	}
+	return dst, true
+}
+
+// grow extends dst by n bytes (contents unspecified).
+func grow(dst []byte, n int) []byte {
+	if cap(dst)-len(dst) < n {
+		bigger := make([]byte, len(dst), 2*cap(dst)+n)
+		copy(bigger, dst)
+		dst = bigger
+	}
+	return dst[:len(dst)+n]
 }
 
 // ---- decoder ----
@@ -759,6 +873,14 @@ func (c *columnCodec) readStream(src []byte, size int, materialize bool) (data [
 			for i := range dst {
 				dst[i] = body[0]
 			}
+		case chunkPack:
+			dst, err := c.take(want)
+			if err != nil {
+				return nil, -1, nil, err
+			}
+			if err := unpack(dst, body); err != nil {
+				return nil, -1, nil, err
+			}
 		case chunkHuff:
 			s, in, err := huff0.ReadTable(body, &c.huff)
 			if err != nil {
@@ -780,12 +902,59 @@ func (c *columnCodec) readStream(src []byte, size int, materialize bool) (data [
 			if &out[0] != &dst[0] {
 				copy(dst, out)
 			}
-		default:
-			return nil, -1, nil, fmt.Errorf("%w: chunk kind %d", errColumns, x&3)
 		}
 		done += want
 	}
 	return c.arena[start:], -1, src, nil
+}
+
+// unpack decodes a bit-packed chunk body (see appendPacked) into dst.
+// Indices beyond the dictionary decode as 0.
+func unpack(dst, body []byte) error {
+	if len(body) < 2 {
+		return fmt.Errorf("%w: short packed chunk", errColumns)
+	}
+	w, d := int(body[0]), int(body[1])
+	if w < 1 || w > 4 || d < 1 || d > 1<<w {
+		return fmt.Errorf("%w: packed chunk of %d bits, %d symbols", errColumns, w, d)
+	}
+	var dict [16]byte
+	if len(body) < 2+d {
+		return fmt.Errorf("%w: short packed chunk", errColumns)
+	}
+	copy(dict[:], body[2:2+d])
+	packed := body[2+d:]
+	groups := (len(dst) + 7) / 8
+	if len(packed) != groups*w {
+		return fmt.Errorf("%w: packed chunk of %d bytes, want %d", errColumns, len(packed), groups*w)
+	}
+	mask := uint32(1)<<w - 1
+	full := len(dst) / 8
+	for g := range full {
+		var v uint32
+		for k, b := range packed[g*w : g*w+w] {
+			v |= uint32(b) << (8 * k)
+		}
+		o := dst[8*g : 8*g+8 : 8*g+8]
+		o[0] = dict[v&mask]
+		o[1] = dict[v>>w&mask]
+		o[2] = dict[v>>(2*w)&mask]
+		o[3] = dict[v>>(3*w)&mask]
+		o[4] = dict[v>>(4*w)&mask]
+		o[5] = dict[v>>(5*w)&mask]
+		o[6] = dict[v>>(6*w)&mask]
+		o[7] = dict[v>>(7*w)&mask]
+	}
+	if full < groups {
+		var v uint32
+		for k, b := range packed[full*w : full*w+w] {
+			v |= uint32(b) << (8 * k)
+		}
+		for k := range dst[8*full:] {
+			dst[8*full+k] = dict[v>>(k*w)&mask]
+		}
+	}
+	return nil
 }
 
 // take returns the next n bytes of c.arena, which locateSections sized

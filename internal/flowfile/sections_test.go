@@ -2,6 +2,7 @@ package flowfile
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -138,7 +139,7 @@ func TestSectionsCorruption(t *testing.T) {
 func FuzzSections(f *testing.F) {
 	rng := rand.New(rand.NewPCG(35, 36))
 	var c columnCodec
-	for _, n := range []int{1, 3, 40} {
+	for _, n := range []int{1, 3, 40, 1500} { // 1500: sampled, so bit-packed chunks
 		for _, synth := range []bool{false, true} {
 			payload, _, _ := c.appendSections(nil, sectionsRecords(rng, n, synth))
 			f.Add(uint16(n), uint32(ColSrcAddr|ColBytes), payload)
@@ -330,4 +331,54 @@ func TestFlushWithoutRecordsKeepsBuffer(t *testing.T) {
 	}
 	got, _ := readAll(t, files[0].Path)
 	equalRecords(t, got, recs)
+}
+
+func TestPackedChunks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 42))
+	tests := []struct {
+		name     string
+		symbols  []byte
+		size     int
+		wantPack bool
+	}{
+		{"two symbols", []byte{6, 17}, 4096, true},
+		{"four symbols", []byte{0, 1, 2, 200}, 4099, true},
+		{"eight symbols", []byte{1, 2, 3, 4, 5, 6, 7, 8}, 5000, true},
+		{"sixteen symbols", []byte{0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 250}, 8191, true},
+		{"too many symbols", nil, 8192, false},
+		{"too small to sample", []byte{6, 17}, 1000, false},
+	}
+	var e sectionEncoder
+	var c columnCodec
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			plane := make([]byte, tc.size)
+			for i := range plane {
+				if tc.symbols == nil {
+					plane[i] = byte(rng.Uint32())
+				} else {
+					plane[i] = tc.symbols[rng.IntN(len(tc.symbols))]
+				}
+			}
+			stream := e.appendStream(nil, plane)
+			x, _ := binary.Uvarint(stream)
+			if packed := x&3 == chunkPack; packed != tc.wantPack {
+				t.Fatalf("chunk kind %d, want packed %v", x&3, tc.wantPack)
+			}
+			c.arena = make([]byte, 0, tc.size)
+			got, rle, rest, err := c.readStream(stream, tc.size, true)
+			if err != nil || rle >= 0 || len(rest) != 0 {
+				t.Fatalf("readStream: rle %d, %d bytes left, %v", rle, len(rest), err)
+			}
+			if string(got) != string(plane) {
+				t.Fatal("plane decodes differently")
+			}
+		})
+	}
+	// A byte the sample missed makes the encoder fall back to Huffman.
+	plane := make([]byte, 4096)
+	plane[1] = 9 // never sampled (every 4th byte is)
+	if out, ok := e.appendPacked(nil, plane, 1, &sampleStats{distinct: 1}); ok || len(out) != 0 {
+		t.Fatalf("packed a chunk with an unsampled byte: %v", ok)
+	}
 }
