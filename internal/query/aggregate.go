@@ -3,7 +3,6 @@ package query
 import (
 	"container/heap"
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/flowscan/flowscan/internal/flow"
@@ -354,69 +353,7 @@ func rowLess(o Order, a, b *Row) bool {
 
 // topN selects the n largest groups of a (all when n <= 0) with a heap.
 func (a *aggregator) topN(order Order, n int) *Result {
-	groups := a.groups()
-	res := &Result{Keys: a.keys, Order: order, Groups: groups, Total: a.total}
-	if n <= 0 || n > groups {
-		n = groups
-	}
-	h := &rowHeap{rows: make([]Row, 0, n+1), order: order}
-	for k, c := range a.m.all() {
-		h.offer(n, k, c)
-	}
-	if a.packed != nil {
-		for p, c := range a.packed.all() {
-			// Most groups rank below the heap's least: decide that on
-			// the counters before unpacking the key.
-			if len(h.rows) == n && (n == 0 || order.value(c) < order.value(&h.rows[0].Counters)) {
-				continue
-			}
-			h.offer(n, unpackKey(p, a.keys, a.layout), c)
-		}
-	}
-	rows := h.rows
-	slices.SortFunc(rows, func(x, y Row) int {
-		switch {
-		case rowLess(order, &y, &x):
-			return -1
-		case rowLess(order, &x, &y):
-			return 1
-		}
-		return 0
-	})
-	res.Rows = rows
-	if len(rows) < groups {
-		res.Other = a.total
-		res.Other.First, res.Other.Last = math.MaxInt64, math.MinInt64
-		for i := range rows {
-			res.Other.Sub(&rows[i].Counters)
-		}
-		// Times of the other groups: only a group that would move them
-		// is looked up among the listed rows.
-		listed := make(map[Key]struct{}, len(rows))
-		for i := range rows {
-			listed[rows[i].Key] = struct{}{}
-		}
-		other := &res.Other
-		for k, c := range a.m.all() {
-			if c.First < other.First || c.Last > other.Last {
-				if _, ok := listed[k]; !ok {
-					other.First = min(other.First, c.First)
-					other.Last = max(other.Last, c.Last)
-				}
-			}
-		}
-		if a.packed != nil {
-			for p, c := range a.packed.all() {
-				if c.First < other.First || c.Last > other.Last {
-					if _, ok := listed[unpackKey(p, a.keys, a.layout)]; !ok {
-						other.First = min(other.First, c.First)
-						other.Last = max(other.Last, c.Last)
-					}
-				}
-			}
-		}
-	}
-	return res
+	return topParts([]*aggregator{a}, a.keys, a.total, order, n)
 }
 
 // offer adds the group k to the heap of the n largest when it ranks

@@ -403,14 +403,17 @@ func (q *Query) Aggregate(ctx context.Context, spec AggregateSpec) (*Result, err
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	total := newAggregator(spec.Keys)
-	defer total.release()
+	var total Counters
 	for _, a := range aggs {
-		if a != nil {
-			total.merge(a)
-		}
+		total.Merge(&a.total)
 	}
-	return total.topN(spec.Order, spec.Limit), nil
+	parts := mergeParts(aggs, spec.Keys, q.workers())
+	defer func() {
+		for _, p := range parts {
+			p.release()
+		}
+	}()
+	return topParts(parts, spec.Keys, total, spec.Order, spec.Limit), nil
 }
 
 // aggregateColumns are the columns an aggregation reads: the window's

@@ -206,3 +206,123 @@ func TestSummaryWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeParts checks the parallel merge and ranking (parts of the key
+// space merged and ranked on their own, then combined) against one
+// reference aggregator, with enough groups to take the parallel path and
+// IPv6 keys in the general tables.
+func TestMergeParts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	recs := make([]flow.Record, 40_000)
+	for i := range recs {
+		r := &recs[i]
+		if rng.IntN(10) == 0 {
+			r.SrcAddr = netip.AddrFrom16([16]byte{0x20, 0x01, 14: byte(rng.IntN(40)), 15: byte(rng.IntN(250))})
+		} else {
+			r.SrcAddr = netip.AddrFrom4([4]byte{10, byte(rng.IntN(4)), byte(rng.IntN(256)), byte(rng.IntN(256))})
+		}
+		r.DstPort = uint16(rng.IntN(3))
+		r.Start = rng.Int64N(100_000)
+		r.End = r.Start + rng.Int64N(10_000)
+		r.Packets = 1 + rng.Uint64N(5)
+		r.Bytes = r.Packets * (40 + rng.Uint64N(5)) // many ties
+	}
+	keys, err := ParseKeys("src_addr,dst_port")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := newAggregator(keys)
+	for i := range recs {
+		ref.add(&recs[i])
+	}
+	orders, limits := []Order{ByFlows, ByBytes, ByBPS}, []int{0, 1, 10, 5000}
+	wants := map[[2]int]*Result{}
+	for _, order := range orders {
+		for _, n := range limits {
+			wants[[2]int{int(order), n}] = ref.topN(order, n)
+		}
+	}
+	for _, workers := range []int{2, 3} {
+		// The workers' aggregators, built anew for each merge (merging
+		// takes their tables).
+		build := func() ([]*aggregator, Counters) {
+			aggs := make([]*aggregator, workers)
+			for w := range aggs {
+				aggs[w] = newAggregator(keys)
+			}
+			sel := make([]int32, 0, 1000)
+			for lo := 0; lo < len(recs); lo += 1000 {
+				sel = sel[:0]
+				for i := range 1000 {
+					sel = append(sel, int32(i))
+				}
+				aggs[(lo/1000)%workers].addBatch(recs[lo:lo+1000], sel)
+			}
+			var total Counters
+			for _, a := range aggs {
+				total.Merge(&a.total)
+			}
+			return aggs, total
+		}
+		for _, parts := range []int{1, 2, 3} {
+			aggs, total := build()
+			if aggs[0].groups() < minParallelGroups {
+				t.Fatalf("%d groups per worker: too few for the parallel merge", aggs[0].groups())
+			}
+			merged := mergeParts(aggs, keys, parts)
+			if parts > 1 && len(merged) != parts {
+				t.Fatalf("%d parts, want %d", len(merged), parts)
+			}
+			for i, m := range merged {
+				if m.groups() < ref.groups()/(2*parts) {
+					t.Errorf("part %d of %d has %d of %d groups", i, parts, m.groups(), ref.groups())
+				}
+			}
+			for _, order := range orders {
+				for _, n := range limits {
+					got := topParts(merged, keys, total, order, n)
+					want := wants[[2]int{int(order), n}]
+					if got.Groups != want.Groups || got.Total != want.Total || got.Other != want.Other || len(got.Rows) != len(want.Rows) {
+						t.Fatalf("workers %d parts %d order %v n %d: %d groups, other %+v, %d rows; want %d, %+v, %d",
+							workers, parts, order, n, got.Groups, got.Other, len(got.Rows), want.Groups, want.Other, len(want.Rows))
+					}
+					for i := range want.Rows {
+						if got.Rows[i] != want.Rows[i] {
+							t.Fatalf("workers %d parts %d order %v n %d: row %d %+v, want %+v", workers, parts, order, n, i, got.Rows[i], want.Rows[i])
+						}
+					}
+				}
+			}
+			for _, a := range append(merged, aggs...) {
+				a.release()
+			}
+		}
+	}
+}
+
+// TestTopPartsOtherSpan checks that a part's top group that is not among
+// the overall top still counts in the other groups' time span.
+func TestTopPartsOtherSpan(t *testing.T) {
+	keys, err := ParseKeys("dst_port")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(port uint16, bytes uint64, start, end int64) *flow.Record {
+		return &flow.Record{DstPort: port, Bytes: bytes, Packets: 1, Start: start, End: end}
+	}
+	a, b := newAggregator(keys), newAggregator(keys)
+	a.add(mk(1, 100, 0, 10_000))
+	b.add(mk(2, 200, 5000, 6000))
+	b.add(mk(3, 150, 5000, 6000))
+	var total Counters
+	total.Merge(&a.total)
+	total.Merge(&b.total)
+	got := topParts([]*aggregator{a, b}, keys, total, ByBytes, 1)
+	if len(got.Rows) != 1 || got.Rows[0].Bytes != 200 {
+		t.Fatalf("rows %+v, want port 2 alone", got.Rows)
+	}
+	want := Counters{Flows: 2, Packets: 2, Bytes: 250, First: 0, Last: 10_000}
+	if got.Other != want {
+		t.Fatalf("other %+v, want %+v", got.Other, want)
+	}
+}
