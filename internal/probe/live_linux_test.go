@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +63,18 @@ func TestLiveVeth(t *testing.T) {
 	run("-n", ns, "link", "add", "pa", "type", "veth", "peer", "name", "pb")
 	run("-n", ns, "link", "set", "pa", "up")
 	run("-n", ns, "link", "set", "pb", "up")
+	// A fresh veth pair drops frames until both ends have carrier: wait
+	// for LOWER_UP on both (bounded) before sending.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		out, _ := exec.Command(ipBin, "-n", ns, "link", "show").CombinedOutput()
+		if strings.Count(string(out), "LOWER_UP") >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("veth pair never came up:\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	const n = 25
 	frame := frameSpec{src: v4a, dst: v4b, proto: protoUDP, sport: 4242, dport: 2055, payload: 100}.ethernet()
