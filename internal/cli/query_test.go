@@ -139,7 +139,7 @@ func TestQueryErrors(t *testing.T) {
 		{[]string{"query", "--dir", dir, "--by", "nonsense"}, "unknown key field"},
 		{[]string{"query", "--dir", dir, "--order", "size", "--by", "src_addr"}, "unknown order"},
 		{[]string{"query", "--dir", dir, "--from", "yesterday"}, "--from"},
-		{[]string{"query", "proto tcp"}, "--dir is required"},
+		{[]string{"query", "proto tcp"}, "--dir (or --clickhouse URL) is required"},
 	}
 	for _, tc := range tests {
 		var out, errOut bytes.Buffer
