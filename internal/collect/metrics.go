@@ -78,7 +78,7 @@ func (c *Collector) writeMetrics(w *metrics.Writer) {
 		drops[a] += uint64(s.Drops())
 	}
 	for _, a := range addrs {
-		w.Sample("flowscan_socket_drops_total", metrics.Counter, "Datagrams the kernel dropped for lack of receive buffer space (SO_RXQ_OVFL), summed over the address's sockets, as of their last reads.", float64(drops[a]), metrics.L("socket", a))
+		w.Sample("flowscan_socket_drops_total", metrics.Counter, "Datagrams the kernel dropped for lack of receive buffer space, summed over the address's sockets.", float64(drops[a]), metrics.L("socket", a))
 	}
 	w.Sample("flowscan_receive_errors_total", metrics.Counter, "Failed receive calls (retried).", float64(c.receiveErrors.Load()))
 	for _, f := range decode.Registered() {

@@ -1,6 +1,6 @@
 // Package udp is flowscan's UDP receive path, shared by the collector and
 // the relay: sockets with SO_REUSEPORT, a large (forced) receive buffer and
-// the kernel's drop count (SO_RXQ_OVFL), read with recvmmsg into recycled
+// the kernel's drop count (SO_MEMINFO), read with recvmmsg into recycled
 // batches, allocating nothing per datagram.
 package udp
 
@@ -24,7 +24,6 @@ import (
 const (
 	SlotSize      = 9216
 	BatchSlots    = 32
-	oobSize       = 64 // room for one SO_RXQ_OVFL control message
 	DefaultRcvBuf = 4 << 20
 )
 
@@ -63,22 +62,21 @@ type Socket struct {
 	hdrs  [BatchSlots]unix.Mmsghdr
 	iovs  [BatchSlots]unix.Iovec
 	names [BatchSlots]unix.RawSockaddrInet6
-	oobs  [BatchSlots][oobSize]byte
 	cur   *Batch
 	got   int
 	err   error
 	read  func(fd uintptr) bool
 
 	// drops is the kernel's cumulative count of datagrams dropped on this
-	// socket for lack of buffer space (SO_RXQ_OVFL).
+	// socket, as last read by Drops.
 	drops atomic.Uint32
 }
 
 // Listen opens a UDP socket on addr ("127.0.0.1:2055", "[::]:6343",
 // ":2055") with SO_REUSEPORT (so several sockets can share a port), a
 // receive buffer of rcvbuf bytes (DefaultRcvBuf if 0; forced past
-// net.core.rmem_max when running as root) and drop reporting. It returns
-// the receive buffer the kernel granted.
+// net.core.rmem_max when running as root). It returns the receive buffer
+// the kernel granted.
 func Listen(ctx context.Context, addr string, rcvbuf int) (*Socket, int, error) {
 	if rcvbuf <= 0 {
 		rcvbuf = DefaultRcvBuf
@@ -94,7 +92,6 @@ func Listen(ctx context.Context, addr string, rcvbuf int) (*Socket, int, error) 
 				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
 			}
 			got, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
-			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1)
 		})
 		if err != nil {
 			return err
@@ -116,7 +113,6 @@ func Listen(ctx context.Context, addr string, rcvbuf int) (*Socket, int, error) 
 		s.hdrs[i].Hdr.Iov = &s.iovs[i]
 		s.hdrs[i].Hdr.Iovlen = 1
 		s.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&s.names[i]))
-		s.hdrs[i].Hdr.Control = &s.oobs[i][0]
 	}
 	s.read = s.recvmmsg
 	// The kernel reports twice the requested size; report what we asked for.
@@ -131,7 +127,6 @@ func (s *Socket) recvmmsg(fd uintptr) bool {
 		s.iovs[i].Base = &b.buf[i*SlotSize]
 		s.iovs[i].SetLen(SlotSize)
 		s.hdrs[i].Hdr.Namelen = uint32(unsafe.Sizeof(s.names[i]))
-		s.hdrs[i].Hdr.SetControllen(oobSize)
 		s.hdrs[i].Hdr.Flags = 0
 	}
 	// MSG_DONTWAIT: the call never blocks, so it is made as a raw system
@@ -167,9 +162,6 @@ func (s *Socket) ReadBatch(b *Batch) error {
 	b.Received = time.Now()
 	for i := 0; i < s.got; i++ {
 		h := &s.hdrs[i]
-		if h.Hdr.Controllen > 0 {
-			s.parseControl(s.oobs[i][:h.Hdr.Controllen])
-		}
 		if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
 			b.Truncated++
 			continue
@@ -184,25 +176,6 @@ func (s *Socket) ReadBatch(b *Batch) error {
 		}
 	}
 	return nil
-}
-
-// parseControl picks the SO_RXQ_OVFL drop counter out of a control message.
-func (s *Socket) parseControl(oob []byte) {
-	for len(oob) >= unix.SizeofCmsghdr {
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		l := int(h.Len)
-		if l < unix.SizeofCmsghdr || l > len(oob) {
-			return
-		}
-		if h.Level == unix.SOL_SOCKET && h.Type == unix.SO_RXQ_OVFL && l >= unix.SizeofCmsghdr+4 {
-			s.drops.Store(binary.NativeEndian.Uint32(oob[unix.SizeofCmsghdr:]))
-		}
-		adv := (l + 7) &^ 7
-		if adv > len(oob) {
-			return
-		}
-		oob = oob[adv:]
-	}
 }
 
 func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) (netip.AddrPort, bool) {
@@ -224,9 +197,24 @@ func (s *Socket) Close() error { return s.conn.Close() }
 // Addr returns the local address the socket is bound to.
 func (s *Socket) Addr() string { return s.local }
 
-// Drops returns the kernel's count of datagrams dropped on this socket for
-// lack of buffer space, as of the last read (SO_RXQ_OVFL).
-func (s *Socket) Drops() uint32 { return s.drops.Load() }
+// Drops returns the kernel's count of datagrams dropped on this socket,
+// almost all for lack of receive buffer space (SK_MEMINFO_DROPS of
+// SO_MEMINFO, the counter SO_RXQ_OVFL reports). It asks the kernel on each
+// call, so the datagrams themselves carry no control message; after Close
+// it returns the last count read.
+func (s *Socket) Drops() uint32 {
+	var mem [unix.SK_MEMINFO_VARS]uint32
+	var errno syscall.Errno
+	err := s.raw.Control(func(fd uintptr) {
+		size := uint32(unsafe.Sizeof(mem))
+		_, _, errno = unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, unix.SO_MEMINFO,
+			uintptr(unsafe.Pointer(&mem[0])), uintptr(unsafe.Pointer(&size)), 0)
+	})
+	if err == nil && errno == 0 {
+		s.drops.Store(mem[unix.SK_MEMINFO_DROPS])
+	}
+	return s.drops.Load()
+}
 
 // IsClosed reports whether err means the socket was closed on purpose.
 func IsClosed(err error) bool { return errors.Is(err, net.ErrClosed) || errors.Is(err, unix.EBADF) }

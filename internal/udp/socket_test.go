@@ -66,3 +66,35 @@ func TestReadBatch(t *testing.T) {
 		})
 	}
 }
+
+// TestDrops: datagrams that overflow a small receive buffer are counted
+// without reading anything, and the count survives Close.
+func TestDrops(t *testing.T) {
+	s, _, err := Listen(context.Background(), "127.0.0.1:0", 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Drops(); got != 0 {
+		t.Errorf("fresh socket: %d drops", got)
+	}
+	conn, err := net.Dial("udp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const sent = 200
+	payload := bytes.Repeat([]byte{1}, 1000)
+	for i := 0; i < sent; i++ {
+		if _, err := conn.Write(payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drops := s.Drops()
+	if drops == 0 || drops >= sent {
+		t.Errorf("%d drops of %d datagrams sent to a 4 KiB buffer, want some but not all", drops, sent)
+	}
+	s.Close()
+	if got := s.Drops(); got != drops {
+		t.Errorf("after Close: %d drops, want the last count %d", got, drops)
+	}
+}
