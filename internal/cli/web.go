@@ -139,7 +139,7 @@ func runWeb(args []string, stdout, stderr io.Writer) error {
 			"axis, in below, as CUGrapher drew them), cuflow's top talkers, the exporters' health from\n"+
 			"the flow files, and the JSON API behind them (/api/v1/...). Read-only; loopback unless\n"+
 			"--listen says otherwise. With --clickhouse, the module \"clickhouse\" graphs and ranks the\n"+
-			"flows stored in ClickHouse (no PNG/SVG). See docs/web.md.\n\n"+
+			"flows stored in ClickHouse. See docs/web.md.\n\n"+
 			"  flowscan web --config flowscan.yaml --listen 127.0.0.1:8080\n"+
 			"  flowscan web --clickhouse http://127.0.0.1:8123/flowscan", stderr)
 	var wf webFlags

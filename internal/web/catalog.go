@@ -74,7 +74,7 @@ type Module struct {
 	Name   string   `json:"name"`
 	Scopes []*Scope `json:"routers"`
 	// Backend is where the module's series come from: "rrd" (RRD files,
-	// images by RRDtool) or "clickhouse" (no PNG/SVG).
+	// images by RRDtool) or "clickhouse" (images through a temporary RRD).
 	Backend string `json:"backend"`
 	dir     string
 	byID    map[string]*Scope

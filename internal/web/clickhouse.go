@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -449,6 +448,3 @@ func (c *chSource) fetch(ctx context.Context, scope *Scope, items []*Item, unit 
 	}
 	return times, step, cols, nil
 }
-
-// errNoImages answers PNG/SVG requests for the clickhouse module.
-var errNoImages = errors.New("PNG and SVG are drawn by RRDtool from RRD files; the clickhouse module has none: use /api/v1/series (JSON)")

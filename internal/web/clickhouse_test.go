@@ -99,6 +99,7 @@ func startRecordingProxy(t *testing.T, target string, rec *recorder) string {
 }
 
 type chFixture struct {
+	srv   *Server
 	ts    *httptest.Server
 	rec   *recorder
 	flows []flow.Record
@@ -134,6 +135,7 @@ func newCHFixture(t *testing.T) *chFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.srv = s
 	f.ts = httptest.NewServer(s.Handler())
 	t.Cleanup(f.ts.Close)
 	return f
@@ -162,6 +164,7 @@ func TestClickHouseBackend(t *testing.T) {
 	t.Run("interfaces", func(t *testing.T) { testCHInterfaces(t, f) })
 	t.Run("talkers", func(t *testing.T) { testCHTalkers(t, f) })
 	t.Run("host", func(t *testing.T) { testCHHost(t, f) })
+	t.Run("images", func(t *testing.T) { testCHImages(t, f) })
 	t.Run("hostile", func(t *testing.T) { testCHHostile(t, f) })
 }
 
@@ -475,6 +478,55 @@ func testCHHost(t *testing.T, f *chFixture) {
 	}
 }
 
+func testCHImages(t *testing.T, f *chFixture) {
+	window := fmt.Sprintf("from=%d&to=%d", chNow.Add(-2*time.Hour).Unix(), chNow.Unix())
+	resp, body := get(t, f.ts, "/api/v1/graph.png?module=clickhouse&items=total,protocol_6&"+window)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" || !bytes.HasPrefix(body, []byte("\x89PNG")) {
+		t.Fatalf("png: status %d, type %q, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
+	}
+	// The legend's totals come from the temporary RRD: the bits of the
+	// whole window and of TCP.
+	resp, body = get(t, f.ts, "/api/v1/graph.svg?module=clickhouse&items=total,protocol_6&"+window)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/svg+xml" {
+		t.Fatalf("svg: status %d, type %q: %.200s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	if !strings.Contains(string(body), "<svg") || strings.Contains(string(body), "flowscan-web-graph") {
+		t.Errorf("svg: %.200s", body)
+	}
+	// The temporary RRD the images are drawn from holds the series: read
+	// back through xport, the window's totals are the flows'.
+	v, _ := url.ParseQuery("module=clickhouse&router=192.0.2.1&items=total,protocol_6,interface_1&" + window)
+	q, err := f.srv.parseQuery(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gq, cleanup, err := f.srv.chGraphQuery(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	_, step, cols, err := f.srv.xportItems(gq.items, "bits", q.from, q.to, gq.step, q.points)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e1 := func(match func(*flow.Record) bool) float64 {
+		return float64(sumFlows(f.flows, func(r *flow.Record) bool { return r.Exporter == chE1 && match(r) }, bytesOf))
+	}
+	want := []float64{e1(anyFlow), e1(anyFlow), e1(func(r *flow.Record) bool { return r.Proto == 6 }), e1(func(r *flow.Record) bool { return r.Proto == 6 }),
+		e1(func(r *flow.Record) bool { return r.OutIf == 1 }), e1(func(r *flow.Record) bool { return r.InIf == 1 })}
+	for c, w := range want {
+		var sum float64
+		for _, x := range cols[c] {
+			if !math.IsNaN(x) {
+				sum += x * step.Seconds()
+			}
+		}
+		if !near(sum, w) {
+			t.Errorf("temporary RRD, %s %s: %v bytes, want %v", gq.items[c/2].ID, []string{"out", "in"}[c%2], sum, w)
+		}
+	}
+}
+
 func testCHHostile(t *testing.T, f *chFixture) {
 	get(t, f.ts, "/api/v1/catalog") // catalog built before recording
 	f.rec.reset()
@@ -492,8 +544,8 @@ func testCHHostile(t *testing.T, f *chFixture) {
 		{"/api/v1/series?module=clickhouse&items=total&step=1e9", 400},
 		{"/api/v1/series?module=clickhouse&items=total&unit=bytes)", 400},
 		{"/api/v1/series?module=clickhouse&items=total&from=1'&to=2", 400},
-		{"/api/v1/graph.png?module=clickhouse&items=total", 501},
-		{"/api/v1/graph.svg?module=clickhouse&items=total", 501},
+		{"/api/v1/graph.png?module=clickhouse&items=total'", 404},
+		{"/api/v1/graph.svg?module=clickhouse&items=total&width=1", 400},
 		{"/api/v1/scoreboard?kind=clickhouse&router=nope'", 404},
 		{"/api/v1/scoreboard?kind=clickhouse&top=1000", 400},
 		{"/api/v1/scoreboard?kind=clickhouse&page=x", 400},

@@ -219,10 +219,6 @@ func (s *Server) handleGraph(format string) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		if q.module.Backend == BackendClickHouse {
-			writeError(w, http.StatusNotImplemented, errNoImages.Error())
-			return
-		}
 		if q.compare {
 			s.fail(w, r, bad("compare is not drawn in images; use the series API"))
 			return
@@ -241,7 +237,12 @@ func (s *Server) handleGraph(format string) http.HandlerFunc {
 			s.fail(w, r, bad("an image shows at most 60 items"))
 			return
 		}
-		img, err := s.cfg.RRD.Graph(s.graphArgs(q, format, width, height)...)
+		var img []byte
+		if q.module.Backend == BackendClickHouse {
+			img, err = s.chGraph(r.Context(), q, format, width, height)
+		} else {
+			img, err = s.cfg.RRD.Graph(s.graphArgs(q, format, width, height)...)
+		}
 		if err != nil {
 			s.fail(w, r, errors.Join(errors.New("graph"), err))
 			return

@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -18,8 +21,9 @@ import (
 
 // TestDashboardClickHouse serves flows stored in a private ClickHouse
 // server with `flowscan web --clickhouse` and checks in the browser that
-// the clickhouse module plots a non-empty graph without PNG/SVG links and
-// that its top talkers list the heaviest source first.
+// the clickhouse module plots a non-empty graph, that its PNG link gives
+// an image, that its top talkers list the heaviest source first and that
+// a host link shows that host's traffic.
 func TestDashboardClickHouse(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
@@ -103,9 +107,21 @@ func TestDashboardClickHouse(t *testing.T) {
 	if nz := evalString(`document.body.dataset.nonzero`); nz != "true" {
 		t.Errorf("clickhouse graph: nonzero %q", nz)
 	}
-	if links := evalString(`[...document.querySelectorAll(".export a")].map(a => a.textContent).join(",")`); links != "JSON" {
-		t.Errorf("export links %q, want only JSON", links)
+	if links := evalString(`[...document.querySelectorAll(".export a")].map(a => a.textContent).join(",")`); links != "PNG,SVG,JSON" {
+		t.Errorf("export links %q", links)
 	}
+	// The PNG link: drawn by RRDtool from a temporary RRD of the same series.
+	png := evalString(`document.getElementById("png").href`)
+	resp, err := http.Get(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.HasPrefix(img, []byte("\x89PNG")) {
+		t.Errorf("PNG link %s: status %d, %d bytes", png, resp.StatusCode, len(img))
+	}
+	os.WriteFile(filepath.Join(artifacts, "clickhouse-graph-rrdtool.png"), img, 0o644)
 	// Top talkers from ClickHouse (the default without scoreboards).
 	if err := chromedp.Do(ctx, chromedp.Navigate(url+"#/scoreboard")); err != nil {
 		t.Fatal(err)

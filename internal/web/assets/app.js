@@ -152,11 +152,8 @@ async function graphView(params) {
   const refresh = el("label", {}, "refresh ", el("select", { id: "refresh", onchange: e => { st.refresh = e.target.value; go(st); } },
     [["0", "off"], ["60", "1 min"], ["300", "5 min"]].map(([v, t]) => el("option", { value: v, selected: v === st.refresh }, t))));
   const imgParams = () => { const p = apiParams(st); p.delete("compare"); return p.toString(); };
-  // Images are drawn by RRDtool from RRD files: none for modules read from ClickHouse.
-  const images = st.mod.backend !== "clickhouse";
-  const exportLinks = el("span", { class: "export" },
-    images && el("a", { href: "/api/v1/graph.png?" + imgParams(), id: "png", target: "_blank" }, "PNG"),
-    images && el("a", { href: "/api/v1/graph.svg?" + imgParams(), id: "svg", target: "_blank" }, "SVG"),
+  const exportLinks = el("span", { class: "export" }, el("a", { href: "/api/v1/graph.png?" + imgParams(), id: "png", target: "_blank" }, "PNG"),
+    el("a", { href: "/api/v1/graph.svg?" + imgParams(), id: "svg", target: "_blank" }, "SVG"),
     el("a", { href: "/api/v1/series?" + apiParams(st).toString(), id: "json", target: "_blank" }, "JSON"));
   const hover = el("div", { class: "hover", id: "hover" }, "\u00a0");
   const chartDiv = el("div", { id: "chart" });
