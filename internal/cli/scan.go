@@ -177,7 +177,7 @@ func (f *scanFlags) scanner(cfg *config.Config, logger *slog.Logger, interval ti
 		poll = time.Duration(cfg.Scan.Poll)
 	}
 	return scan.New(scan.Config{Dir: dir, StateDir: cfg.Resolve(cfg.Scan.StateDir), Modules: modules,
-		After: firstNonEmpty(f.after, cfg.Scan.After), Poll: poll, Logger: logger})
+		After: firstNonEmpty(f.after, cfg.Scan.After), Poll: poll, Logger: logger, MaxAttempts: cfg.Scan.MaxAttempts})
 }
 
 // setModuleKey sets key: value in module name's configuration section.

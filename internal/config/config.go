@@ -73,6 +73,9 @@ type Scan struct {
 	ReportClasses []string `yaml:"report_classes"`
 	// StateDir keeps the scan journal (default DIR/.flowscan).
 	StateDir string `yaml:"state_dir"`
+	// MaxAttempts is how many passes a module may fail to report one
+	// file before that file is given up (default 5).
+	MaxAttempts int `yaml:"max_attempts"`
 }
 
 // Web is the web server's section.

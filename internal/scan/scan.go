@@ -49,6 +49,12 @@ type Config struct {
 	Poll time.Duration
 	// Logger receives one line per scanned file; default slog.Default().
 	Logger *slog.Logger
+	// MaxAttempts is how many passes in a row a module may fail to
+	// report one file before the scanner gives that file up (journals it
+	// with the error logged and counted) so that later files are not held
+	// back forever; default 5. Transient failures (a full disk that is
+	// cleared, rrdcached restarting) are retried until then.
+	MaxAttempts int
 }
 
 // Source lists and opens one kind of flow file. The native format is built
@@ -85,13 +91,22 @@ type Scanner struct {
 	wake    chan struct{}
 	recs    []flow.Record
 	hits    []uint64
+	// failures counts failed report attempts per file name.
+	failures map[string]int
+	given    uint64
 }
 
 // Stats summarises one pass.
 type Stats struct {
 	Files int
 	Flows uint64
+	// GivenUp counts files journaled without every module's report after
+	// MaxAttempts failed passes.
+	GivenUp int
 }
+
+// GivenUp returns how many files the scanner gave up since it started.
+func (s *Scanner) GivenUp() uint64 { return s.given }
 
 // New opens the journal and returns a scanner.
 func New(cfg Config) (*Scanner, error) {
@@ -111,6 +126,9 @@ func New(cfg Config) (*Scanner, error) {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 5 * time.Second
 	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 5
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -127,7 +145,7 @@ func New(cfg Config) (*Scanner, error) {
 		return nil, fmt.Errorf("scan: journal: %w", err)
 	}
 	return &Scanner{cfg: cfg, log: cfg.Logger, journal: j, wake: make(chan struct{}, 1),
-		recs: make([]flow.Record, 0, 16384), hits: make([]uint64, len(cfg.Modules))}, nil
+		recs: make([]flow.Record, 0, 16384), hits: make([]uint64, len(cfg.Modules)), failures: map[string]int{}}, nil
 }
 
 // Close releases the journal and closes modules that hold resources.
@@ -206,9 +224,30 @@ func (s *Scanner) Pass(ctx context.Context) (Stats, error) {
 			continue
 		}
 		n, scanned, err := s.scanFile(p)
+		var re *reportError
+		if errors.As(err, &re) {
+			s.failures[name]++
+			if s.failures[name] < s.cfg.MaxAttempts {
+				return st, fmt.Errorf("%s (attempt %d of %d): %w", p.Path, s.failures[name], s.cfg.MaxAttempts, err)
+			}
+			// Give the file up rather than hold every later one back.
+			s.log.Error("giving up on a flow file after repeated report failures; its traffic is missing from the failed modules' output (rescan it after fixing the cause)",
+				"file", p.Path, "attempts", s.failures[name], "err", err)
+			delete(s.failures, name)
+			s.given++
+			st.GivenUp++
+			if err := s.journal.markDone(name); err != nil {
+				return st, fmt.Errorf("journal: %w", err)
+			}
+			if err := s.dispose(p.Path); err != nil {
+				return st, err
+			}
+			continue
+		}
 		if err != nil {
 			return st, fmt.Errorf("%s: %w", p.Path, err)
 		}
+		delete(s.failures, name)
 		if scanned {
 			st.Files++
 			st.Flows += n
@@ -274,10 +313,16 @@ func (s *Scanner) scanFile(p pending) (flows uint64, scanned bool, err error) {
 		}
 	}
 	scanTime := time.Since(began)
+	// Every module reports, even after one failed, so that one broken
+	// module does not hold the others back.
+	var failed []error
 	for _, m := range modules {
 		if err := m.Report(); err != nil {
-			return 0, false, fmt.Errorf("%s: report: %w", m.Name(), err)
+			failed = append(failed, fmt.Errorf("%s: report: %w", m.Name(), err))
 		}
+	}
+	if len(failed) > 0 {
+		return 0, false, &reportError{errors.Join(failed...)}
 	}
 	if readErr != nil {
 		s.log.Error("flow file damaged; reported the flows before the damage", "file", p.Path, "flows", flows, "err", readErr)
@@ -340,3 +385,9 @@ func (n *nativeReader) File() report.File {
 	m := n.Meta()
 	return report.File{Path: n.path, Start: m.Start, End: m.End, Meta: m}
 }
+
+// reportError is a module's failure to report a file it read.
+type reportError struct{ err error }
+
+func (e *reportError) Error() string { return e.err.Error() }
+func (e *reportError) Unwrap() error { return e.err }

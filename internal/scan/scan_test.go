@@ -67,6 +67,8 @@ type recorder struct {
 	flows    []int
 	bytes    uint64
 	failOnce bool
+	// failFile, if set, makes Report fail for the file starting then.
+	failFile time.Time
 	// killAfterUpdate, if > 0, SIGKILLs the process right after the RRD
 	// update of that (1-based) file: a crash before the journal entry.
 	killAfterUpdate int
@@ -90,6 +92,9 @@ func (r *recorder) Report() error {
 	if r.failOnce {
 		r.failOnce = false
 		return errors.New("disk full (simulated)")
+	}
+	if !r.failFile.IsZero() && r.cur.Start.Equal(r.failFile) {
+		return errors.New("corrupt RRD (simulated)")
 	}
 	if err := r.rrd.Create(r.path, step, t0.Add(-step), rrd.FlowDS(step, "bytes"), rrd.FlowScanRRAs(step)); err != nil {
 		return err
@@ -160,6 +165,33 @@ func TestReportFailureRetries(t *testing.T) {
 		t.Fatalf("retry pass: %+v %v, want all 3 files", st, err)
 	}
 	checkRRD(t, rec.path, 3)
+}
+
+// TestReportFailureGivesUp: a module that keeps failing on one file holds
+// later files back only for MaxAttempts passes; then that file is given
+// up (journaled, counted) and the later files are scanned, in order.
+func TestReportFailureGivesUp(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, 4)
+	rec := &recorder{rrd: rrd.New(""), path: filepath.Join(t.TempDir(), "total.rrd"), failFile: t0.Add(step)}
+	s, err := New(Config{Dir: dir, Modules: []report.Module{rec}, Logger: quiet, MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := 1; i < 3; i++ {
+		st, err := s.Pass(context.Background())
+		if err == nil || st.Files != 0 && i > 1 {
+			t.Fatalf("pass %d: %+v %v: want the failing file to stop the pass", i, st, err)
+		}
+	}
+	st, err := s.Pass(context.Background())
+	if err != nil || st.GivenUp != 1 || st.Files != 2 || s.GivenUp() != 1 {
+		t.Fatalf("third pass: %+v %v: want the file given up and the 2 later files scanned", st, err)
+	}
+	if st, _ := s.Pass(context.Background()); st.Files != 0 || st.GivenUp != 0 {
+		t.Errorf("pass after giving up: %+v, want nothing left", st)
+	}
 }
 
 // TestAfterDeleteAndSave applies FlowScan's disposal policies.
