@@ -587,3 +587,56 @@ func testCHHostile(t *testing.T, f *chFixture) {
 		}
 	}
 }
+
+// TestClickHouseCluster reads through the Distributed tables of a
+// two-shard cluster: the sink spreads batches over both shards, and one
+// server's answers (series totals, discovery, top talkers) cover both.
+func TestClickHouseCluster(t *testing.T) {
+	servers := chtest.StartCluster(t, "fsweb_cluster", 2)
+	schema := &clickhouse.Schema{Database: "fsweb", Cluster: "fsweb_cluster"}
+	var clients []*clickhouse.Client
+	for _, srv := range servers {
+		c, err := clickhouse.NewClient(srv.URL("fsweb"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := schema.Migrate(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	recs := chFlows()
+	sink, err := clickhouse.NewSink(clickhouse.SinkConfig{Shards: clients, Schema: schema, SpoolDir: t.TempDir(),
+		BatchRows: 100, FlushInterval: 100 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(recs); i += 50 {
+		sink.Flows(recs[i:min(i+50, len(recs))])
+	}
+	if err := sink.Close(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Both shards hold part of the flows.
+	for i, c := range clients {
+		rows, err := c.QueryRows(context.Background(), "SELECT count() FROM fsweb.flows_local")
+		if err != nil || len(rows) != 1 || rows[0][0] == "0" || rows[0][0] == fmt.Sprint(len(recs)) {
+			t.Fatalf("shard %d holds %v flows of %d (%v): want a part", i, rows, len(recs), err)
+		}
+	}
+	s, err := New(Config{Logger: quiet, Now: func() time.Time { return chNow },
+		ClickHouse: &ClickHouse{Clients: clients[1:], Schema: schema}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	f := &chFixture{srv: s, ts: ts, flows: recs, rec: &recorder{}}
+	from, to := chNow.Add(-time.Hour).Unix(), chNow.Unix()
+	r := chSeries(t, f, fmt.Sprintf("router=2001:db8::1&items=total,protocol_6&from=%d&to=%d&step=300", from, to))
+	e2 := func(r *flow.Record) bool { return r.Exporter == chE2 }
+	if got, want := seriesOf(t, r, "total").OutStats.Total, 8*float64(sumFlows(recs, e2, bytesOf)); !near(got, want) {
+		t.Errorf("cluster: exporter 2 total %v, want %v", got, want)
+	}
+	testCHTalkers(t, f)
+}
