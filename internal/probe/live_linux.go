@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -20,8 +21,13 @@ type Live struct {
 	linkType uint32
 	loopback bool
 	buf      []byte
+	oob      []byte
 	sa       unix.RawSockaddrLinklayer
 }
+
+// vlanRoom is the headroom kept before each received frame to put back
+// an 802.1Q tag the kernel stripped.
+const vlanRoom = 4
 
 // ARPHRD values from /sys/class/net/IF/type that map to a link type.
 const (
@@ -43,7 +49,7 @@ func OpenLive(name string, rcvBuf int) (*Live, error) {
 	if err != nil {
 		return nil, fmt.Errorf("interface %s: %w", name, err)
 	}
-	l := &Live{ifIndex: ifi.Index, buf: make([]byte, 65536)}
+	l := &Live{ifIndex: ifi.Index, buf: make([]byte, vlanRoom+65536), oob: make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.TpacketAuxdata{}))))}
 	switch arphrd {
 	case arphrdEther:
 		l.linkType = LinkEthernet
@@ -54,12 +60,20 @@ func OpenLive(name string, rcvBuf int) (*Live, error) {
 	default:
 		return nil, fmt.Errorf("interface %s: unsupported hardware type %d", name, arphrd)
 	}
-	proto := htons(unix.ETH_P_ALL)
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(proto))
+	// Protocol 0 receives nothing until the socket is bound to the
+	// interface with ETH_P_ALL below: no frames of other interfaces slip
+	// in between.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("AF_PACKET socket (needs CAP_NET_RAW): %w", err)
 	}
 	l.fd = fd
+	// With VLAN offload the kernel strips the 802.1Q tag off received
+	// frames; PACKET_AUXDATA hands it back so it can be put back in.
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("PACKET_AUXDATA: %w", err)
+	}
 	if rcvBuf > 0 {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf); err != nil {
 			_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf)
@@ -71,7 +85,7 @@ func OpenLive(name string, rcvBuf int) (*Live, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifi.Index}); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("bind to %s: %w", name, err)
 	}
@@ -100,13 +114,17 @@ func (l *Live) Drops() (uint64, error) {
 // errTimeout reports that no frame arrived within the socket timeout.
 var errTimeout = errors.New("probe: receive timeout")
 
-// next reads one frame; it does not allocate.
+// next reads one frame; it does not allocate. A VLAN tag the kernel took
+// off (VLAN offload) is put back from the packet's auxiliary data, so the
+// frame looks as it did on the wire.
 func (l *Live) next() ([]byte, error) {
 	for {
-		salen := uint32(unsafe.Sizeof(l.sa))
-		n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(l.fd),
-			uintptr(unsafe.Pointer(&l.buf[0])), uintptr(len(l.buf)), 0,
-			uintptr(unsafe.Pointer(&l.sa)), uintptr(unsafe.Pointer(&salen)))
+		iov := unix.Iovec{Base: &l.buf[vlanRoom]}
+		iov.SetLen(len(l.buf) - vlanRoom)
+		msg := unix.Msghdr{Name: (*byte)(unsafe.Pointer(&l.sa)), Namelen: uint32(unsafe.Sizeof(l.sa)),
+			Iov: &iov, Iovlen: 1, Control: &l.oob[0]}
+		msg.SetControllen(len(l.oob))
+		n, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(l.fd), uintptr(unsafe.Pointer(&msg)), 0)
 		switch errno {
 		case 0:
 		case unix.EINTR:
@@ -119,8 +137,43 @@ func (l *Live) next() ([]byte, error) {
 		if l.loopback && l.sa.Pkttype == unix.PACKET_OUTGOING {
 			continue
 		}
-		return l.buf[:n], nil
+		frame := l.buf[vlanRoom : vlanRoom+int(n)]
+		if tci, tpid, ok := auxVLAN(l.oob[:msg.Controllen]); ok && l.linkType == LinkEthernet && len(frame) >= 12 {
+			copy(l.buf[0:12], frame[:12])
+			binary.BigEndian.PutUint16(l.buf[12:], tpid)
+			binary.BigEndian.PutUint16(l.buf[14:], tci)
+			frame = l.buf[:vlanRoom+int(n)]
+		}
+		return frame, nil
 	}
+}
+
+// auxVLAN finds the VLAN tag in a PACKET_AUXDATA control message.
+func auxVLAN(oob []byte) (tci, tpid uint16, ok bool) {
+	hdr := int(unsafe.Sizeof(unix.Cmsghdr{}))
+	for len(oob) >= hdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		if int(h.Len) < hdr || int(h.Len) > len(oob) {
+			return 0, 0, false
+		}
+		if h.Level == unix.SOL_PACKET && h.Type == unix.PACKET_AUXDATA && int(h.Len)-unix.CmsgLen(0) >= int(unsafe.Sizeof(unix.TpacketAuxdata{})) {
+			aux := (*unix.TpacketAuxdata)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+			if aux.Status&unix.TP_STATUS_VLAN_VALID == 0 {
+				return 0, 0, false
+			}
+			tpid = unix.ETH_P_8021Q
+			if aux.Status&unix.TP_STATUS_VLAN_TPID_VALID != 0 && aux.Vlan_tpid != 0 {
+				tpid = aux.Vlan_tpid
+			}
+			return aux.Vlan_tci, tpid, true
+		}
+		next := unix.CmsgSpace(int(h.Len) - unix.CmsgLen(0))
+		if next > len(oob) {
+			break
+		}
+		oob = oob[next:]
+	}
+	return 0, 0, false
 }
 
 // Run feeds frames to p until ctx is done, using the clock for packet
