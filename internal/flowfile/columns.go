@@ -75,6 +75,8 @@ type columnCodec struct {
 	// raw; huff decodes them.
 	arena []byte
 	huff  huff0.Scratch
+	// dicts holds the dictionaries of integer sections in dictionary form.
+	dicts [numIntColumns][256]uint64
 }
 
 func (c *columnCodec) scratch(n int) {
@@ -215,6 +217,10 @@ type intLayout struct {
 	planes [8][]byte // the varying planes, n bytes each
 	shifts [8]uint8  // of each varying plane's byte in the value
 	np     int       // varying planes
+	// dict and index replace the planes of a column in dictionary form
+	// (version 2): value i is dict[index[i]].
+	dict  *[256]uint64
+	index []byte
 }
 
 // blockLayout is a checked payload's columns, set by locate.
@@ -431,6 +437,12 @@ func (c *columnCodec) decodeRange(out []flow.Record, lo int, cols Columns) {
 // decode sets vals to values lo..lo+len(vals) of the column.
 func (c *intLayout) decode(vals []uint64, lo int) {
 	hi := lo + len(vals)
+	if c.dict != nil {
+		for i, b := range c.index[lo:hi] {
+			vals[i] = c.dict[b]
+		}
+		return
+	}
 	if c.np == 0 {
 		for i := range vals {
 			vals[i] = c.fixed
