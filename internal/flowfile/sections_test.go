@@ -382,3 +382,57 @@ func TestPackedChunks(t *testing.T) {
 		t.Fatalf("packed a chunk with an unsampled byte: %v", ok)
 	}
 }
+
+// TestDictionaryColumns: an identifier column with few distinct multi-byte
+// values is stored as a dictionary; one whose values outgrow a dictionary
+// part-way through the block falls back to planes (and the next blocks do
+// not retry at once); both decode to the records.
+func TestDictionaryColumns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(43, 44))
+	sectionStart := func(payload []byte, col int) byte {
+		off := sectionTableLen
+		for c := range numAddrColumns + col {
+			off += int(binary.LittleEndian.Uint32(payload[4*c:]))
+		}
+		return payload[off]
+	}
+	tests := []struct {
+		name     string
+		distinct func(i int) uint32 // InIf of record i
+		wantDict bool
+	}{
+		{"few interfaces", func(i int) uint32 { return []uint32{1000, 2000, 70000}[rng.IntN(3)] }, true},
+		{"256 interfaces", func(i int) uint32 { return 300 + uint32(rng.IntN(256)) }, true},
+		{"many interfaces late", func(i int) uint32 {
+			if i < 3000 {
+				return 300 + uint32(i%10)
+			}
+			return 300 + uint32(i)
+		}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var enc, dec columnCodec
+			recs := synthV5(rng, 5000, t0)
+			for i := range recs {
+				recs[i].InIf = tc.distinct(i)
+			}
+			for round := range 2 {
+				payload, sum, _ := enc.appendSections(nil, recs)
+				first := sectionStart(payload, colInIf)
+				wantDict := tc.wantDict
+				if round == 1 && !tc.wantDict {
+					wantDict = false // not retried for dictRetry blocks
+				}
+				if got := first&dictFlag != 0; got != wantDict {
+					t.Fatalf("round %d: dictionary form %v (width byte %#x), want %v", round, got, first, wantDict)
+				}
+				got, err := decodeSections(&dec, payload, len(recs), sum.minStart, AllColumns)
+				if err != nil {
+					t.Fatal(err)
+				}
+				equalRecords(t, got, recs)
+			}
+		})
+	}
+}
