@@ -93,6 +93,24 @@ func TestClickHouseSameTotalsAsFlowFiles(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "schema version 1") {
 		t.Errorf("status: %v\n%s", err, out)
 	}
+	// Backfill: the same flow files loaded into another database.
+	url2 := srv.URL("backfill")
+	if out, err := runFlowscan(t, "clickhouse", "load", "--clickhouse", url2, dir); err == nil {
+		t.Errorf("load into a database without the schema succeeded:\n%s", out)
+	}
+	if out, err := runFlowscan(t, "clickhouse", "init", "--clickhouse", url2); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out, err := runFlowscan(t, "clickhouse", "load", "--clickhouse", url2, dir); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	} else if !strings.Contains(string(out), fmt.Sprintf("loaded %d flows", want.flows)) {
+		t.Errorf("load output %q: want %d flows loaded", out, want.flows)
+	}
+	for _, table := range clickhouse.TableNames() {
+		if got := clickhouseTotals(t, url2, table); got != want {
+			t.Errorf("loaded %s: %+v, flow files %+v", table, got, want)
+		}
+	}
 }
 
 // TestClickHouseStoppedDuringCollection stops the server for a while
