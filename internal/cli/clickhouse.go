@@ -237,23 +237,9 @@ func clickhouseStatus(ctx context.Context, w io.Writer, c *clickhouse.Client, s 
 // spool lives in a temporary directory: a file is reported done only
 // once all its batches were inserted.
 func clickhouseLoad(ctx context.Context, stdout, stderr io.Writer, clients []*clickhouse.Client, schema *clickhouse.Schema, paths []string) error {
-	var files []string
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return err
-		}
-		if !st.IsDir() {
-			files = append(files, p)
-			continue
-		}
-		ents, err := flowfile.List(p)
-		if err != nil {
-			return err
-		}
-		for _, e := range ents {
-			files = append(files, e.Path)
-		}
+	files, err := flowFiles(paths)
+	if err != nil {
+		return err
 	}
 	spool, err := os.MkdirTemp("", "flowscan-load-spool")
 	if err != nil {

@@ -35,23 +35,9 @@ func runDump(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
-	var paths []string
-	for _, arg := range fs.Args() {
-		st, err := os.Stat(arg)
-		if err != nil {
-			return err
-		}
-		if !st.IsDir() {
-			paths = append(paths, arg)
-			continue
-		}
-		entries, err := flowfile.List(arg)
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			paths = append(paths, e.Path)
-		}
+	paths, err := flowFiles(fs.Args())
+	if err != nil {
+		return err
 	}
 	w := bufio.NewWriterSize(stdout, 1<<16)
 	defer w.Flush()
@@ -314,4 +300,28 @@ func tcpFlags(f uint8) string {
 		}
 	}
 	return string(out)
+}
+
+// flowFiles expands arguments naming flow files or archive directories
+// into flow files, each directory's oldest first.
+func flowFiles(args []string) ([]string, error) {
+	var paths []string
+	for _, arg := range args {
+		st, err := os.Stat(arg)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			paths = append(paths, arg)
+			continue
+		}
+		entries, err := flowfile.List(arg)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			paths = append(paths, e.Path)
+		}
+	}
+	return paths, nil
 }
