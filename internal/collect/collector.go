@@ -382,6 +382,7 @@ func (c *Collector) handle(b *udp.Batch) {
 		c.log.Error("flow file", "err", err)
 	}
 	recs := c.recs[:0]
+	var run exporterRun
 	pkt := decode.Packet{Received: b.Received}
 	now := b.Received.Unix()
 	c.seq.Now = now
@@ -403,32 +404,30 @@ func (c *Collector) handle(b *udp.Batch) {
 			c.countError(err)
 			continue
 		}
-		ec := c.exporter(exporterKey{res.Exporter, res.Format})
-		ec.datagrams.Add(1)
-		ec.flows.Add(uint64(res.Flows))
-		ec.lastSeen.Store(now)
+		if fk := (flowfile.ExporterKey{Addr: res.Exporter, Domain: res.Domain, Format: uint8(res.Format)}); !run.open || fk != run.key {
+			c.closeRun(&run, now)
+			run = exporterRun{key: fk, ec: c.exporter(exporterKey{res.Exporter, res.Format}), open: true}
+		}
 		so := c.seq.Observe(&res)
-		if so.LostFlows > 0 {
-			ec.lostFlows.Add(so.LostFlows)
-		}
-		if so.LostDatagrams > 0 {
-			ec.lostDatagrams.Add(so.LostDatagrams)
-		}
-		st := flowfile.ExporterStats{Datagrams: 1, Flows: uint64(res.Flows), LostFlows: so.LostFlows, LostDatagrams: so.LostDatagrams}
+		st := &run.stats
+		st.Datagrams++
+		st.Flows += uint64(res.Flows)
+		st.LostFlows += so.LostFlows
+		st.LostDatagrams += so.LostDatagrams
 		if so.Reset {
-			ec.resets.Add(1)
-			st.SequenceResets = 1
+			st.SequenceResets++
 		}
 		if so.Misordered {
-			ec.misordered.Add(1)
-			st.Misordered = 1
+			st.Misordered++
 		}
 		if res.Flows > 0 {
-			st.SamplingRate = recs[len(recs)-1].SamplingRate
-			ec.samplingRate.Store(st.SamplingRate)
+			run.rate, run.hasRate = recs[len(recs)-1].SamplingRate, true
+			if run.rate != 0 {
+				st.SamplingRate = run.rate
+			}
 		}
-		c.writer.Account(flowfile.ExporterKey{Addr: res.Exporter, Domain: res.Domain, Format: uint8(res.Format)}, st)
 	}
+	c.closeRun(&run, now)
 	if len(recs) > 0 {
 		if err := c.writer.Write(recs); err != nil {
 			c.log.Error("writing flows", "err", err, "flows", len(recs))
@@ -444,6 +443,50 @@ func (c *Collector) handle(b *udp.Batch) {
 		}
 	}
 	c.recs = recs[:0]
+}
+
+// exporterRun sums the counters of consecutive datagrams of one exporting
+// process in a batch (usually all of them), so that the exporter's
+// counters and the file's accounting are updated once per run rather than
+// once per datagram.
+type exporterRun struct {
+	key   flowfile.ExporterKey
+	ec    *exporterCounters
+	stats flowfile.ExporterStats
+	// rate is the sampling rate of the run's last datagram with flows,
+	// when hasRate.
+	rate    uint32
+	hasRate bool
+	open    bool
+}
+
+// closeRun adds an open run's counters to its exporter and to the current
+// file; the caller holds pipeMu.
+func (c *Collector) closeRun(run *exporterRun, now int64) {
+	if !run.open {
+		return
+	}
+	st, ec := &run.stats, run.ec
+	ec.datagrams.Add(st.Datagrams)
+	ec.flows.Add(st.Flows)
+	ec.lastSeen.Store(now)
+	if st.LostFlows > 0 {
+		ec.lostFlows.Add(st.LostFlows)
+	}
+	if st.LostDatagrams > 0 {
+		ec.lostDatagrams.Add(st.LostDatagrams)
+	}
+	if st.SequenceResets > 0 {
+		ec.resets.Add(st.SequenceResets)
+	}
+	if st.Misordered > 0 {
+		ec.misordered.Add(st.Misordered)
+	}
+	if run.hasRate {
+		ec.samplingRate.Store(run.rate)
+	}
+	c.writer.Account(run.key, *st)
+	run.open = false
 }
 
 // Exporters silent for idleExporter are forgotten (checked every
