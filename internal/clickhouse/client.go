@@ -127,9 +127,10 @@ func (c *Client) do(ctx context.Context, query string, body io.Reader, settings 
 
 func parseServerError(status int, msg []byte) *ServerError {
 	e := &ServerError{Status: status, Message: strings.TrimSpace(string(msg))}
-	// "Code: 60, e.displayText() = DB::Exception: Table x doesn't exist., e.what() = DB::Exception"
+	// 18.16: "Code: 60, e.displayText() = DB::Exception: Table x doesn't exist., e.what() = DB::Exception"
+	// current: "Code: 60. DB::Exception: Table x does not exist. (UNKNOWN_TABLE) (version 23.8.1.1)"
 	if rest, ok := strings.CutPrefix(e.Message, "Code: "); ok {
-		if i := strings.IndexByte(rest, ','); i > 0 {
+		if i := strings.IndexAny(rest, ",."); i > 0 {
 			e.Code, _ = strconv.Atoi(rest[:i])
 		}
 	}
