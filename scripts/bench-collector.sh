@@ -15,6 +15,9 @@
 #   FORMATS="v5 v9 ipfix"         generator formats
 #   RATES="0 800000"              flows/s per run; 0 means as fast as the generator goes
 #   COLLECTORS="flowscan-4m flowscan-default nfcapd-4m nfcapd-default"
+#                                 also ref-4m, ref-default: the same flowscan commands run
+#                                 with the binary REF_FLOWSCAN (an older build to compare with)
+#   REF_FLOWSCAN=                 reference flowscan binary for the ref-* collectors
 #   NFCAPD_COMPRESS=-y            nfcapd compression flag (-y LZ4; empty: none)
 #   REPEAT=1                      runs of each configuration (ratios use the medians)
 #   SUSTAIN_SECONDS=0             if >0, afterwards run a sustained-load memory test per
@@ -32,6 +35,7 @@ REPEAT=${REPEAT:-1}
 SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-0}
 SUSTAIN_RATE=${SUSTAIN_RATE:-800000}
 FLOWSCAN=${FLOWSCAN:-./flowscan}
+REF_FLOWSCAN=${REF_FLOWSCAN:-}
 BASE_PORT=${BASE_PORT:-39500}
 OUT=${OUT:-bench-collector.tsv}
 KEEP=${KEEP:-0}
@@ -88,6 +92,8 @@ start_collector() {
 	case $kind in
 	flowscan-4m) cmd=("$FLOWSCAN" collect --listen "127.0.0.1:$PORT" --dir "$dir" --metrics "" --log-level warn --rcvbuf 4MiB) ;;
 	flowscan-default) cmd=("$FLOWSCAN" collect --listen "127.0.0.1:$PORT" --dir "$dir" --metrics "" --log-level warn) ;;
+	ref-4m) cmd=("$REF_FLOWSCAN" collect --listen "127.0.0.1:$PORT" --dir "$dir" --metrics "" --log-level warn --rcvbuf 4MiB) ;;
+	ref-default) cmd=("$REF_FLOWSCAN" collect --listen "127.0.0.1:$PORT" --dir "$dir" --metrics "" --log-level warn) ;;
 	nfcapd-4m) cmd=(nfcapd -w "$dir" -b 127.0.0.1 -p "$PORT" -B 4194304 -t 300 $NFCAPD_COMPRESS) ;;
 	nfcapd-default) cmd=(nfcapd -w "$dir" -b 127.0.0.1 -p "$PORT" -t 300 $NFCAPD_COMPRESS) ;;
 	*) die "unknown collector $kind" ;;
@@ -163,7 +169,7 @@ run_gen() {
 measure_store() {
 	local kind=$1 dir=$2 f n
 	case $kind in
-	flowscan-*)
+	flowscan-* | ref-*)
 		local meta=$WORK/meta.json
 		"$FLOWSCAN" dump --meta --format json "$dir" >"$meta"
 		STORED=$(jq -s 'map(.flows) | add // 0' "$meta")
@@ -238,11 +244,11 @@ ratios() {
 			printf "%-6s %-7s %-17s %12.0f %11.2f %10.0f %9.3f..%-8.3f\n", f[1], f[2], f[3], mns[k], mbpf[k], median(hwm[k]), lmin[k], lmax[k]
 		}
 		printf "\n%-6s %-7s %-34s %9s %10s\n", "format", "rate", "pair", "cpu/flow", "bytes/flow"
-		split("flowscan-4m:nfcapd-4m flowscan-default:nfcapd-default flowscan-default:nfcapd-4m", pairs, " ")
+		np = split("flowscan-4m:nfcapd-4m flowscan-default:nfcapd-default flowscan-default:nfcapd-4m flowscan-4m:ref-4m flowscan-default:ref-default ref-default:nfcapd-default", pairs, " ")
 		for (i = 1; i <= n; i++) {
 			split(order[i], f, "\t"); fr = f[1] "\t" f[2]
 			if (seen[fr]++) continue
-			for (p = 1; p <= 3; p++) {
+			for (p = 1; p <= np; p++) {
 				split(pairs[p], c, ":"); a = fr "\t" c[1]; b = fr "\t" c[2]
 				if (!(a in mns) || !(b in mns) || mns[b] == 0 || mbpf[b] == 0) continue
 				printf "%-6s %-7s %-34s %9.2f %10.2f\n", f[1], f[2], c[1] "/" c[2], mns[a] / mns[b], mbpf[a] / mbpf[b]
@@ -279,6 +285,11 @@ main() {
 	# A private copy: others may rebuild ./flowscan while the benchmark runs.
 	cp "$FLOWSCAN" "$WORK/flowscan"
 	FLOWSCAN=$WORK/flowscan
+	if [[ $COLLECTORS == *ref-* ]]; then
+		[[ -x $REF_FLOWSCAN ]] || die "ref-* collectors need REF_FLOWSCAN, an executable flowscan"
+		cp "$REF_FLOWSCAN" "$WORK/flowscan-ref"
+		REF_FLOWSCAN=$WORK/flowscan-ref
+	fi
 	log "work dir $WORK; $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg); COUNT=$COUNT REPEAT=$REPEAT; results in $OUT"
 	log "$("$FLOWSCAN" --version 2>&1 | head -n1), sha256 $(sha256sum "$FLOWSCAN" | cut -c1-12); $(nfcapd -V 2>&1 | head -n1)"
 	printf 'format\trate\tcollector\tsent\tgen_flows/s\tgen_cpu_s\treceived\tstored\tloss_%%\trcvbuf_errs\tcpu_s\tcpu_ns/flow\tbytes/flow\thwm_MiB\tmaxrss_MiB\n' >"$OUT"
