@@ -116,8 +116,8 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	if cfg.BatchRows <= 0 {
 		cfg.BatchRows = 262144
 	}
-	if cfg.BatchRows > 1<<20 {
-		cfg.BatchRows = 1 << 20
+	if cfg.BatchRows > maxBatchRows {
+		cfg.BatchRows = maxBatchRows
 	}
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = 2 * time.Second

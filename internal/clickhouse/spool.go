@@ -38,6 +38,10 @@ const (
 	seqMask  = 1<<seqBits - 1
 	seqChunk = 1 << 16 // sequence numbers reserved on disk at a time
 
+	// maxBatchRows is the largest batch (ClickHouse inserts up to this
+	// many rows as one block, atomically).
+	maxBatchRows = 1 << 20
+
 	spoolMagic  = "FSCHSPL1"
 	spoolHeader = 8 + 8 + 4 + 4 + 4 + 4
 	spoolSuffix = ".batch"
@@ -63,7 +67,7 @@ func openSpool(dir string) (*spool, error) {
 		return nil, fmt.Errorf("clickhouse spool: %w", err)
 	}
 	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
-	dec, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+	dec, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(2*maxBatchRows*RowSize))
 	s := &spool{dir: dir, sizes: map[uint64]int64{}, enc: enc, dec: dec}
 	if err := s.loadState(); err != nil {
 		return nil, err
@@ -190,6 +194,9 @@ func (s *spool) load(seq uint64) (*batch, error) {
 	le := binary.LittleEndian
 	b := &batch{id: le.Uint64(raw[8:]), rows: int(le.Uint32(raw[16:])), attempted: le.Uint32(raw[20:])&1 != 0,
 		minT: le.Uint32(raw[24:]), maxT: le.Uint32(raw[28:])}
+	if b.rows <= 0 || b.rows > maxBatchRows {
+		return nil, fmt.Errorf("clickhouse spool: %s: %d rows in one batch", s.path(seq), b.rows)
+	}
 	b.data, err = s.dec.DecodeAll(raw[spoolHeader:], make([]byte, 0, b.rows*RowSize))
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse spool: %s: %w", s.path(seq), err)
