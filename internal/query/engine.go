@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -20,6 +21,12 @@ import (
 // flows that started inside the window but were exported later (long
 // flows, active timeouts).
 const DefaultLag = 30 * time.Minute
+
+// maxPlannedReaders bounds the files plan keeps open for the workers (the
+// first ones, which the workers read first); the others are opened again
+// by the worker that reads them, so that a long archive does not hold
+// thousands of descriptors.
+var maxPlannedReaders = 256
 
 // blocksPerUnit is the number of native blocks one worker reads as a unit.
 const blocksPerUnit = 2
@@ -79,6 +86,34 @@ type unit struct {
 	// inside is true when every flow of the unit lies in the window (no
 	// per-flow time check).
 	inside bool
+	// file is the reader plan opened for the native file, handed to the
+	// first worker that reads one of its units.
+	file *plannedFile
+}
+
+// plannedFile is a native file plan opened to read its block index; the
+// first worker to read the file takes its reader instead of opening the
+// file again.
+type plannedFile struct {
+	r     *flowfile.Reader
+	taken atomic.Bool
+}
+
+// take returns the planned reader if no one took it before.
+func (f *plannedFile) take() *flowfile.Reader {
+	if f == nil || !f.taken.CompareAndSwap(false, true) {
+		return nil
+	}
+	return f.r
+}
+
+// closeUnits closes the planned readers no worker took.
+func closeUnits(units []unit) {
+	for i := range units {
+		if r := units[i].file.take(); r != nil {
+			r.Close()
+		}
+	}
 }
 
 // window returns the window in Unix ms.
@@ -96,6 +131,7 @@ func (q *Query) window() (from, to int64) {
 // Plan lists the files the query would read (for --explain and tests).
 func (q *Query) Plan() (files []string, blocks, skippedBlocks int, err error) {
 	units, skipped, err := q.plan()
+	closeUnits(units)
 	seen := map[string]bool{}
 	for _, u := range units {
 		if !seen[u.path] {
@@ -144,33 +180,84 @@ func (q *Query) plan() ([]unit, int, error) {
 		}
 	}
 	slices.SortStableFunc(files, func(a, b candidate) int { return a.Start.Compare(b.Start) })
+	// Native files are opened (their block index read) on all workers at
+	// once; many small files make this a large part of a query.
+	// Files past the first maxPlannedReaders are closed at once.
+	readers := make([]*flowfile.Reader, len(files))
+	blocks := make([][]flowfile.BlockInfo, len(files))
+	errs := make([]error, len(files))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(q.workers(), len(files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(files) {
+					return
+				}
+				if files[i].flowTools {
+					continue
+				}
+				r, err := flowfile.Open(files[i].Path)
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				blocks[i] = r.Blocks()
+				if i < maxPlannedReaders {
+					readers[i] = r
+				} else {
+					r.Close()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, r := range readers {
+			if r != nil {
+				r.Close()
+			}
+		}
+		for _, err := range errs {
+			if err != nil {
+				return nil, 0, err // the first file's error
+			}
+		}
+	}
 	var units []unit
 	skipped := 0
-	for _, e := range files {
+	for i, e := range files {
 		if e.flowTools {
 			units = append(units, unit{path: e.Path, flowTools: true})
 			continue
 		}
-		r, err := flowfile.Open(e.Path)
-		if err != nil {
-			return nil, 0, err
-		}
+		r := readers[i]
 		var keep []flowfile.BlockInfo
-		for _, b := range r.Blocks() {
+		for _, b := range blocks[i] {
 			if b.MaxEnd < from || b.MinStart >= to {
 				skipped++
 				continue
 			}
 			keep = append(keep, b)
 		}
-		r.Close()
+		var file *plannedFile
+		if r != nil {
+			if len(keep) == 0 {
+				r.Close()
+				continue
+			}
+			file = &plannedFile{r: r}
+		}
 		for len(keep) > 0 {
 			n := min(blocksPerUnit, len(keep))
 			inside := true
 			for _, b := range keep[:n] {
 				inside = inside && b.MinStart >= from && b.MaxEnd < to
 			}
-			units = append(units, unit{path: e.Path, blocks: keep[:n:n], inside: inside})
+			units = append(units, unit{path: e.Path, blocks: keep[:n:n], inside: inside, file: file})
 			keep = keep[n:]
 		}
 	}
@@ -272,9 +359,12 @@ func (w *worker) run(u *unit, sink batchSink) error {
 	}
 	if w.path != u.path {
 		w.close()
-		r, err := flowfile.Open(u.path)
-		if err != nil {
-			return err
+		r := u.file.take()
+		if r == nil {
+			var err error
+			if r, err = flowfile.Open(u.path); err != nil {
+				return err
+			}
 		}
 		r.SetColumns(w.cols)
 		w.reader, w.path = r, u.path
@@ -371,6 +461,7 @@ func (q *Query) Aggregate(ctx context.Context, spec AggregateSpec) (*Result, err
 	if err != nil {
 		return nil, err
 	}
+	defer closeUnits(units)
 	var aggs []*aggregator
 	var mu sync.Mutex
 	defer func() {
@@ -436,6 +527,7 @@ func (q *Query) Flows(ctx context.Context, fn func(batch []flow.Record) error) e
 	if err != nil {
 		return err
 	}
+	defer closeUnits(units)
 	if len(units) == 0 {
 		return nil
 	}

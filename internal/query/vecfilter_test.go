@@ -3,8 +3,10 @@ package query
 import (
 	"cmp"
 	"context"
+	"errors"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -324,5 +326,74 @@ func TestTopPartsOtherSpan(t *testing.T) {
 	want := Counters{Flows: 2, Packets: 2, Bytes: 250, First: 0, Last: 10_000}
 	if got.Other != want {
 		t.Fatalf("other %+v, want %+v", got.Other, want)
+	}
+}
+
+// TestPlannedReaders checks queries over more files than plan keeps open
+// for the workers (the others are opened again), and that every file is
+// closed afterwards, whether a worker took its planned reader or not.
+func TestPlannedReaders(t *testing.T) {
+	defer func(n int) { maxPlannedReaders = n }(maxPlannedReaders)
+	maxPlannedReaders = 2
+	dir := t.TempDir()
+	recs := variedFlows(40, testBase.UnixMilli())
+	for f := range 5 {
+		at := testBase.Add(time.Duration(f)*5*time.Minute + time.Minute)
+		part := recs[8*f : 8*f+8]
+		for i := range part {
+			part[i].Start = at.UnixMilli() - 30_000 + int64(i)
+			part[i].End = part[i].Start + 1000
+		}
+		writeArchive(t, dir, at, part)
+	}
+	openFiles := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip("no /proc/self/fd:", err)
+		}
+		return len(ents)
+	}
+	before := openFiles()
+	for _, window := range []bool{false, true} {
+		q := &Query{Dirs: []string{dir}, Workers: 2}
+		var want Counters
+		for i := range recs {
+			want.Add(&recs[i])
+		}
+		if window { // the last two files only: their blocks, the others skipped
+			q.From = time.UnixMilli(recs[24].Start)
+			want = Counters{}
+			for i := range recs[24:] {
+				want.Add(&recs[24+i])
+			}
+		}
+		res, err := q.Aggregate(context.Background(), AggregateSpec{Keys: []KeyField{{Name: "proto", f: fieldProto}}, Order: ByFlows})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Total != want {
+			t.Errorf("window %v: total %+v, want %+v", window, res.Total, want)
+		}
+		n := 0
+		if err := q.Flows(context.Background(), func(batch []flow.Record) error { n += len(batch); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if uint64(n) != want.Flows {
+			t.Errorf("window %v: %d flows listed, want %d", window, n, want.Flows)
+		}
+		if _, _, _, err := q.Plan(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A listing stopped after its first batch leaves planned readers
+	// that no worker took.
+	maxPlannedReaders = 5
+	stop := errors.New("enough")
+	q := &Query{Dirs: []string{dir}, Workers: 1}
+	if err := q.Flows(context.Background(), func([]flow.Record) error { return stop }); err != stop {
+		t.Fatalf("Flows returned %v, want the callback's error", err)
+	}
+	if after := openFiles(); after != before {
+		t.Errorf("%d open files after the queries, %d before", after, before)
 	}
 }
