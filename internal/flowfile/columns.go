@@ -449,12 +449,32 @@ func (c *intLayout) decode(vals []uint64, lo int) {
 		}
 		return
 	}
-	fixed, shift := c.fixed, c.shifts[0]
-	for i, b := range c.planes[0][lo:hi] {
-		vals[i] = fixed | uint64(b)<<shift
+	fixed := c.fixed
+	// One pass over the values for up to three planes (times, counters
+	// and most identifiers have one to three), more passes beyond.
+	p0, s0 := c.planes[0][lo:hi], c.shifts[0]&63
+	switch c.np {
+	case 1:
+		for i, b := range p0 {
+			vals[i] = fixed | uint64(b)<<s0
+		}
+		return
+	case 2:
+		p1, s1 := c.planes[1][lo:hi], c.shifts[1]&63
+		p1 = p1[:len(p0)]
+		for i, b := range p0 {
+			vals[i] = fixed | uint64(b)<<s0 | uint64(p1[i])<<s1
+		}
+		return
 	}
-	for p := 1; p < c.np; p++ {
-		shift := c.shifts[p]
+	p1, s1 := c.planes[1][lo:hi], c.shifts[1]&63
+	p2, s2 := c.planes[2][lo:hi], c.shifts[2]&63
+	p1, p2 = p1[:len(p0)], p2[:len(p0)]
+	for i, b := range p0 {
+		vals[i] = fixed | uint64(b)<<s0 | uint64(p1[i])<<s1 | uint64(p2[i])<<s2
+	}
+	for p := 3; p < c.np; p++ {
+		shift := c.shifts[p] & 63
 		for i, b := range c.planes[p][lo:hi] {
 			vals[i] |= uint64(b) << shift
 		}
