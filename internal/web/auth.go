@@ -2,11 +2,16 @@ package web
 
 import (
 	"bufio"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -79,6 +84,21 @@ func (s *Server) authorized(r *http.Request) bool {
 	if !ok || len(pass) > 72 {
 		return false
 	}
+	// A page load makes a dozen requests with the same header; bcrypt
+	// (~50 ms each) runs once per credentials and minute, not per request.
+	key := s.authCache.key(user, pass)
+	if s.authCache.valid(key) {
+		return true
+	}
+	if !s.checkPassword(user, pass) {
+		return false
+	}
+	s.authCache.add(key)
+	return true
+}
+
+// checkPassword runs bcrypt against the user's hash (or a dummy one).
+func (s *Server) checkPassword(user, pass string) bool {
 	hash := s.dummy
 	found := 0
 	for name, h := range s.users {
@@ -93,4 +113,62 @@ func (s *Server) authorized(r *http.Request) bool {
 	}
 	err := bcrypt.CompareHashAndPassword(h, []byte(pass))
 	return err == nil && found == 1
+}
+
+// authCache remembers credentials that passed bcrypt for a minute, as
+// keyed hashes (HMAC-SHA256 with a per-process key): no password is
+// kept in memory.
+type authCache struct {
+	mu      sync.Mutex
+	secret  [32]byte
+	entries map[[32]byte]time.Time
+	now     func() time.Time
+}
+
+const (
+	authCacheTTL = time.Minute
+	authCacheMax = 1024
+)
+
+func (c *authCache) key(user, pass string) [32]byte {
+	c.mu.Lock()
+	if c.entries == nil {
+		rand.Read(c.secret[:])
+		c.entries = map[[32]byte]time.Time{}
+		if c.now == nil {
+			c.now = time.Now
+		}
+	}
+	c.mu.Unlock()
+	m := hmac.New(sha256.New, c.secret[:])
+	m.Write([]byte(user))
+	m.Write([]byte{0})
+	m.Write([]byte(pass))
+	var k [32]byte
+	copy(k[:], m.Sum(nil))
+	return k
+}
+
+func (c *authCache) valid(k [32]byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	until, ok := c.entries[k]
+	return ok && c.now().Before(until)
+}
+
+func (c *authCache) add(k [32]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if len(c.entries) >= authCacheMax {
+		for e, until := range c.entries {
+			if !now.Before(until) {
+				delete(c.entries, e)
+			}
+		}
+		if len(c.entries) >= authCacheMax {
+			clear(c.entries)
+		}
+	}
+	c.entries[k] = now.Add(authCacheTTL)
 }

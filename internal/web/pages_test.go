@@ -181,6 +181,10 @@ func TestBasicAuth(t *testing.T) {
 		{"Alice", "s3cret", true, 401},
 		{"alice", "s3cret", true, 200},
 		{"bob", "s3cret", true, 200},
+		// After a success is cached, other passwords still fail.
+		{"alice", "s3cret2", true, 401},
+		{"bob", "", true, 401},
+		{"alice", "s3cret", true, 200},
 	}
 	for _, tc := range cases {
 		for _, path := range []string{"/", "/api/v1/catalog", "/static/app.js"} {

@@ -53,9 +53,12 @@ type ScoreboardPage struct {
 // pageName matches cuflow's page paths: YYYY-MM-DD/HH/HH:MM:SS.json.
 var pageName = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}/\d{2}/\d{2}:\d{2}:\d{2}$`)
 
-// Bounds on the scoreboard directory: pages listed and pages cached.
+// maxPages bounds the pages listed (the newest ones are kept): about
+// two years of 5-minute pages. A variable for tests.
+var maxPages = 200000
+
+// Bounds on the scoreboard directory: pages cached, list freshness, size.
 const (
-	maxPages       = 200000
 	maxCachedPages = 4096
 	listTTL        = 10 * time.Second
 	maxPageBytes   = 4 << 20
@@ -91,37 +94,43 @@ func (b *scoreboards) list() []pageRef {
 	if b.pages != nil && b.now().Sub(b.listed) < listTTL {
 		return b.pages
 	}
+	// Walk the day and hour directories newest first, so that the bound
+	// keeps the newest pages, not the oldest.
 	var out []pageRef
 	root := b.dir
-	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
+	newestFirst := func(dir string) []fs.DirEntry {
+		ents, _ := os.ReadDir(dir)
+		slices.Reverse(ents) // ReadDir sorts by name: dates and times in order
+		return ents
+	}
+walk:
+	for _, day := range newestFirst(root) {
+		if !day.IsDir() {
+			continue
 		}
-		rel, _ := filepath.Rel(root, path)
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if path != root && strings.Count(rel, "/") >= 2 {
-				return filepath.SkipDir
+		for _, hour := range newestFirst(filepath.Join(root, day.Name())) {
+			if !hour.IsDir() {
+				continue
 			}
-			return nil
+			for _, f := range newestFirst(filepath.Join(root, day.Name(), hour.Name())) {
+				if !f.Type().IsRegular() || !strings.HasSuffix(f.Name(), ".json") {
+					continue
+				}
+				id := day.Name() + "/" + hour.Name() + "/" + strings.TrimSuffix(f.Name(), ".json")
+				if !pageName.MatchString(id) {
+					continue
+				}
+				start, err := time.ParseInLocation("2006-01-02/15/15:04:05", id, time.Local)
+				if err != nil {
+					continue
+				}
+				out = append(out, pageRef{id: id, start: start})
+				if len(out) >= maxPages {
+					break walk
+				}
+			}
 		}
-		if !d.Type().IsRegular() || !strings.HasSuffix(rel, ".json") {
-			return nil
-		}
-		id := strings.TrimSuffix(rel, ".json")
-		if !pageName.MatchString(id) {
-			return nil
-		}
-		start, err := time.ParseInLocation("2006-01-02/15/15:04:05", id, time.Local)
-		if err != nil {
-			return nil
-		}
-		out = append(out, pageRef{id: id, start: start})
-		if len(out) >= maxPages {
-			return filepath.SkipAll
-		}
-		return nil
-	})
+	}
 	slices.SortFunc(out, func(a, b pageRef) int {
 		if c := a.start.Compare(b.start); c != 0 {
 			return c

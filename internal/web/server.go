@@ -100,12 +100,14 @@ var assetFS embed.FS
 
 // Server is the web server.
 type Server struct {
-	cfg     Config
-	users   map[string][]byte
-	dummy   []byte
-	handler http.Handler
-	builder *catalogBuilder
-	now     func() time.Time
+	cfg   Config
+	users map[string][]byte
+	dummy []byte
+	// authCache spares bcrypt for credentials verified within a minute.
+	authCache authCache
+	handler   http.Handler
+	builder   *catalogBuilder
+	now       func() time.Time
 
 	mu       sync.Mutex
 	catalog  *Catalog
