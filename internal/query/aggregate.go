@@ -123,14 +123,15 @@ type aggregator struct {
 	packed *packedTable
 	layout []packedField
 	total  Counters
-	// batchKeys, batchTags, packedKeys and skip are addBatch's scratch
-	// space; slow holds the flows of a batch whose key does not pack.
+	// batchKeys, batchTags, packedKeys, homes and skip are addBatch's
+	// scratch space; slow holds the flows of a batch whose key does not
+	// pack, fast the others.
 	batchKeys  []Key
 	batchTags  []uint32
 	packedKeys []uint64
 	homes      []uint32
 	skip       []bool
-	slow       []int32
+	slow, fast []int32
 }
 
 func newAggregator(keys []KeyField) *aggregator {
@@ -214,18 +215,26 @@ func (a *aggregator) addBatch(recs []flow.Record, sel []int32) {
 		}
 		keys, skip := a.packedKeys[:len(sel)], a.skip[:len(sel)]
 		if packKeys(recs, sel, a.keys, a.layout, keys, skip) {
-			a.packed.add(recs, sel, keys, skip, a.homes)
+			// Keys that do not pack (IPv6) go to the general table; the
+			// others are moved up in a copy of sel.
 			a.slow = a.slow[:0]
+			a.fast = a.fast[:0]
+			n := 0
 			for j, i := range sel {
 				if skip[j] {
 					skip[j] = false
 					a.slow = append(a.slow, i)
+					continue
 				}
+				a.fast = append(a.fast, i)
+				keys[n] = keys[j]
+				n++
 			}
+			a.packed.add(recs, a.fast, keys[:n], a.homes)
 			a.addGeneral(recs, a.slow)
 			return
 		}
-		a.packed.add(recs, sel, keys, nil, a.homes)
+		a.packed.add(recs, sel, keys, a.homes)
 		return
 	}
 	a.addGeneral(recs, sel)

@@ -96,7 +96,7 @@ func BenchmarkPackedTable(b *testing.B) {
 		t := newPackedTable(10)
 		for lo := 0; lo < len(recs); lo += scanRecords {
 			n := min(scanRecords, len(recs)-lo)
-			t.add(recs[:n], sel[:n], packed[lo:lo+n], nil, homes)
+			t.add(recs[:n], sel[:n], packed[lo:lo+n], homes)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchFlows, "ns/flow")

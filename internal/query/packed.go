@@ -114,36 +114,45 @@ func (t *packedTable) release() {
 // home is the first slot probed for key k.
 func (t *packedTable) home(k uint64) uint64 { return (k * 0x9E3779B97F4A7C15) >> t.shift }
 
-// add counts the flows recs[sel[j]] under keys[j], skipping those whose
-// skip[j] is set (when skip is not nil). It first reads the home slot of
-// every key, loads that do not depend on each other, so that their cache
-// misses overlap; the counting that follows then mostly finds its slots
-// in the cache. homes is scratch space of len(sel).
-func (t *packedTable) add(recs []flow.Record, sel []int32, keys []uint64, skip []bool, homes []uint32) {
+// add counts the flows recs[sel[j]] under keys[j]. When the table has
+// room for every key being new, it first reads the home slot of every
+// key, loads that do not depend on each other, so that their cache misses
+// overlap; the counting that follows then mostly finds its slots in the
+// cache, and needs no growth check. homes is scratch space of len(sel).
+func (t *packedTable) add(recs []flow.Record, sel []int32, keys []uint64, homes []uint32) {
+	if 2*(t.n+len(sel)) > len(t.slots) {
+		// Maybe not room for all: one at a time, growing as needed (a
+		// small table stays small while few keys are new).
+		for j, i := range sel {
+			r := &recs[i]
+			t.merge(keys[j], &Counters{Flows: 1, Packets: r.Packets, Bytes: r.Bytes, First: r.Start, Last: r.End})
+		}
+		return
+	}
 	homes = homes[:len(sel)]
 	keys = keys[:len(sel)]
+	slots := t.slots
 	var sum uint64
 	for j, k := range keys {
 		h := t.home(k)
 		homes[j] = uint32(h)
-		sum += t.slots[h].key
+		sum += slots[h].key
 	}
 	t.touched += sum
-	mask := uint64(len(t.slots) - 1)
-	grown := false
+	mask := uint32(len(slots) - 1)
+	added := 0
 	for j, i := range sel {
-		if skip != nil && skip[j] {
-			continue
-		}
 		k := keys[j]
 		r := &recs[i]
-		h := uint64(homes[j])
-		if grown {
-			h = t.home(k)
-		}
-		for ; ; h = (h + 1) & mask {
-			e := &t.slots[h]
-			if e.key == k && e.c.Flows != 0 {
+		for h := homes[j]; ; h = (h + 1) & mask {
+			e := &slots[h]
+			if e.c.Flows == 0 {
+				e.key = k
+				e.c = Counters{Flows: 1, Packets: r.Packets, Bytes: r.Bytes, First: r.Start, Last: r.End}
+				added++
+				break
+			}
+			if e.key == k {
 				c := &e.c
 				c.Flows++
 				c.Packets += r.Packets
@@ -152,19 +161,9 @@ func (t *packedTable) add(recs []flow.Record, sel []int32, keys []uint64, skip [
 				c.Last = max(c.Last, r.End)
 				break
 			}
-			if e.c.Flows == 0 {
-				e.key = k
-				e.c = Counters{Flows: 1, Packets: r.Packets, Bytes: r.Bytes, First: r.Start, Last: r.End}
-				t.n++
-				if 2*t.n > len(t.slots) {
-					t.grow()
-					mask = uint64(len(t.slots) - 1)
-					grown = true
-				}
-				break
-			}
 		}
 	}
+	t.n += added
 }
 
 // merge adds c to the counters of k, adding k when it is new.

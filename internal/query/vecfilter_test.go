@@ -154,7 +154,7 @@ func TestPackedTable(t *testing.T) {
 		if i%3 == 0 {
 			tbl = b
 		}
-		tbl.add(recs, sel, []uint64{k}, nil, make([]uint32, 1))
+		tbl.add(recs, sel, []uint64{k}, make([]uint32, 1))
 	}
 	for k, c := range b.all() {
 		a.merge(k, c)
