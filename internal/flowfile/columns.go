@@ -70,13 +70,14 @@ type columnCodec struct {
 	starts []uint64
 	addrs  []netip.Addr
 	layout blockLayout
-	enc    sectionEncoder
+	enc    *sectionEncoder // allocated by the first appendSections
 	// arena holds the streams of a sections payload that are not stored
 	// raw; huff decodes them.
 	arena []byte
 	huff  huff0.Scratch
-	// dicts holds the dictionaries of integer sections in dictionary form.
-	dicts [numIntColumns][256]uint64
+	// dicts holds the dictionaries of integer sections in dictionary
+	// form; allocated when the first one is read.
+	dicts *[numIntColumns][256]uint64
 }
 
 func (c *columnCodec) scratch(n int) {

@@ -209,7 +209,10 @@ type sectionEncoder struct {
 // returns it with the block summary and the size of the column data once
 // its streams are decoded (the header's RawLen).
 func (c *columnCodec) appendSections(dst []byte, recs []flow.Record) ([]byte, blockSummary, int) {
-	e := &c.enc
+	if c.enc == nil {
+		c.enc = new(sectionEncoder)
+	}
+	e := c.enc
 	st := &e.st
 	st.scan(recs)
 	n := len(recs)
@@ -799,37 +802,32 @@ func (e *sectionEncoder) appendPacked(dst, chunk []byte, w int, st *sampleStats)
 	dst = append(dst, byte(w), byte(d))
 	dst = append(dst, st.symbols[:d]...)
 	at := len(dst)
-	dst = grow(dst, groups*w)
+	dst = grow(dst, groups*w+4) // 4 spare bytes: every group is stored as 4
 	out := dst[at:]
 	var bad byte
+	uw := uint(w) & 7
 	full := len(chunk) / 8
 	for g := range full {
 		c := chunk[8*g : 8*g+8 : 8*g+8]
 		i0, i1, i2, i3 := idx[c[0]], idx[c[1]], idx[c[2]], idx[c[3]]
 		i4, i5, i6, i7 := idx[c[4]], idx[c[5]], idx[c[6]], idx[c[7]]
 		bad |= i0 | i1 | i2 | i3 | i4 | i5 | i6 | i7
-		v := uint32(i0) | uint32(i1)<<w | uint32(i2)<<(2*w) | uint32(i3)<<(3*w) |
-			uint32(i4)<<(4*w) | uint32(i5)<<(5*w) | uint32(i6)<<(6*w) | uint32(i7)<<(7*w)
-		o := out[g*w : g*w+w]
-		for k := range o {
-			o[k] = byte(v >> (8 * k))
-		}
+		v := uint32(i0) | uint32(i1)<<uw | uint32(i2)<<(2*uw) | uint32(i3)<<(3*uw) |
+			uint32(i4)<<(4*uw) | uint32(i5)<<(5*uw) | uint32(i6)<<(6*uw) | uint32(i7)<<(7*uw)
+		binary.LittleEndian.PutUint32(out[g*w:], v)
 	}
 	if full < groups {
 		var v uint32
 		for k, b := range chunk[8*full:] {
 			bad |= idx[b]
-			v |= uint32(idx[b]) << (k * w)
+			v |= uint32(idx[b]) << (uint(k) * uw)
 		}
-		o := out[full*w : full*w+w]
-		for k := range o {
-			o[k] = byte(v >> (8 * k))
-		}
+		binary.LittleEndian.PutUint32(out[full*w:], v)
 	}
 	if bad&0x80 != 0 {
 		return dst[:start], false
 	}
-	return dst, true
+	return dst[:at+groups*w], true
 }
 
 // grow extends dst by n bytes (contents unspecified).
@@ -963,6 +961,9 @@ func (c *columnCodec) locateIntSection(il *intLayout, sec []byte, n, col int) er
 		sec = sec[1:]
 		if len(sec) < int(width)*d {
 			return fmt.Errorf("%w: short dictionary", errColumns)
+		}
+		if c.dicts == nil {
+			c.dicts = new([numIntColumns][256]uint64)
 		}
 		vals := &c.dicts[col]
 		clear(vals[:])
@@ -1102,22 +1103,27 @@ func unpack(dst, body []byte) error {
 	if len(packed) != groups*w {
 		return fmt.Errorf("%w: packed chunk of %d bytes, want %d", errColumns, len(packed), groups*w)
 	}
-	mask := uint32(1)<<w - 1
+	uw := uint(w) & 7
+	mask := uint32(1)<<uw - 1
 	full := len(dst) / 8
 	for g := range full {
 		var v uint32
-		for k, b := range packed[g*w : g*w+w] {
-			v |= uint32(b) << (8 * k)
+		if g*w+4 <= len(packed) {
+			v = binary.LittleEndian.Uint32(packed[g*w:]) // the next group's bits above are masked off
+		} else {
+			for k, b := range packed[g*w : g*w+w] {
+				v |= uint32(b) << (8 * k)
+			}
 		}
 		o := dst[8*g : 8*g+8 : 8*g+8]
 		o[0] = dict[v&mask]
-		o[1] = dict[v>>w&mask]
-		o[2] = dict[v>>(2*w)&mask]
-		o[3] = dict[v>>(3*w)&mask]
-		o[4] = dict[v>>(4*w)&mask]
-		o[5] = dict[v>>(5*w)&mask]
-		o[6] = dict[v>>(6*w)&mask]
-		o[7] = dict[v>>(7*w)&mask]
+		o[1] = dict[v>>uw&mask]
+		o[2] = dict[v>>(2*uw)&mask]
+		o[3] = dict[v>>(3*uw)&mask]
+		o[4] = dict[v>>(4*uw)&mask]
+		o[5] = dict[v>>(5*uw)&mask]
+		o[6] = dict[v>>(6*uw)&mask]
+		o[7] = dict[v>>(7*uw)&mask]
 	}
 	if full < groups {
 		var v uint32
@@ -1125,7 +1131,7 @@ func unpack(dst, body []byte) error {
 			v |= uint32(b) << (8 * k)
 		}
 		for k := range dst[8*full:] {
-			dst[8*full+k] = dict[v>>(k*w)&mask]
+			dst[8*full+k] = dict[v>>(uint(k)*uw)&mask]
 		}
 	}
 	return nil
