@@ -68,7 +68,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives errors and notices (default slog.Default()).
 	Logger *slog.Logger
-	// EncoderLevel is the zstd level (default zstd.SpeedFastest).
+	// EncoderLevel is the zstd level of meta blocks (default
+	// zstd.SpeedFastest); data blocks are not zstd-compressed since format
+	// version 2 (see sections.go).
 	EncoderLevel zstd.EncoderLevel
 }
 
@@ -207,8 +209,6 @@ func NewWriter(cfg Config) (*Writer, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.EncoderLevel == 0 {
-		// Faster and, on column-split flow data, smaller than SpeedDefault
-		// (see TestBytesPerFlow and BenchmarkWrite).
 		cfg.EncoderLevel = zstd.SpeedFastest
 	}
 	log := cfg.Logger
