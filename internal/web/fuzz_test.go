@@ -20,6 +20,10 @@ func FuzzQuery(f *testing.F) {
 		f.Add("scoreboard", seed)
 		f.Add("host", seed)
 	}
+	for _, seed := range []string{"filter=proto+tcp+and&by=src_addr", "by=src_addr/24,dst_port&order=pps&top=1000", "list=10000&filter=host+10.0.1.1",
+		"filter=port+in+%5B80+443%5D&range=1d", "by=dst_addr/24/64&source=files", "filter=((((", "top=-1", "list=1&by=proto"} {
+		f.Add("flows", seed)
+	}
 	fx := buildFixture(f)
 	s, err := New(Config{RRDDir: fx.rrdDir, FlowDir: fx.flowDir, AggregateFile: fx.aggFile, Logger: quiet,
 		Now: func() time.Time { return fixtureEnd }})
@@ -28,7 +32,7 @@ func FuzzQuery(f *testing.F) {
 	}
 	h := s.Handler()
 	routes := map[string]string{"series": "/api/v1/series", "scoreboard": "/api/v1/scoreboard", "host": "/api/v1/host",
-		"scoreboards": "/api/v1/scoreboards", "graph": "/api/v1/graph.svg"}
+		"scoreboards": "/api/v1/scoreboards", "graph": "/api/v1/graph.svg", "flows": "/api/v1/flows"}
 	f.Fuzz(func(t *testing.T, route, query string) {
 		path, ok := routes[route]
 		if !ok {

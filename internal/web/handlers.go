@@ -22,6 +22,9 @@ type CatalogResponse struct {
 	// ClickHouse tells whether top talkers can be read from ClickHouse
 	// (kind=clickhouse of /api/v1/scoreboard).
 	ClickHouse bool `json:"clickhouse"`
+	// FlowSources are the sources of the flow explorer (/api/v1/flows),
+	// the default first: "files" (the flow archive), "clickhouse".
+	FlowSources []string `json:"flow_sources"`
 }
 
 func (s *Server) handleCatalog(w http.ResponseWriter, r *http.Request) {
@@ -43,7 +46,8 @@ func (s *Server) handleCatalog(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, CatalogResponse{Title: s.cfg.Title, Modules: mods, Kinds: kindOrder,
 		Units: []string{"bits", "packets", "flows"}, Palette: palette,
 		Scoreboard: s.boards.dir != "", Aggregate: s.boards.aggregate != "",
-		Exporters: s.cfg.Live != nil || s.cfg.FlowDir != "", ClickHouse: s.ch != nil})
+		Exporters: s.cfg.Live != nil || s.cfg.FlowDir != "", ClickHouse: s.ch != nil,
+		FlowSources: s.flowSources()})
 }
 
 func (s *Server) handleSeries(w http.ResponseWriter, r *http.Request) {

@@ -113,11 +113,13 @@ type Server struct {
 	catalog  *Catalog
 	building chan struct{}
 
-	boards   *scoreboards
-	archive  *archiveCache
-	ch       *chSource
-	listener net.Listener
-	addr     string
+	boards  *scoreboards
+	archive *archiveCache
+	ch      *chSource
+	// flowLimit bounds the flow explorer's queries (/api/v1/flows).
+	flowLimit *flowLimiter
+	listener  net.Listener
+	addr      string
 }
 
 // Catalog lifetime: rebuilt when older than catalogTTL, or when a request
@@ -198,6 +200,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.boards = &scoreboards{dir: sbDir, aggregate: cfg.AggregateFile, now: s.now}
 	s.archive = &archiveCache{dir: cfg.FlowDir}
+	s.flowLimit = newFlowLimiter()
 	s.handler = s.routes()
 	return s, nil
 }
@@ -349,6 +352,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/scoreboards", s.handleScoreboardList)
 	mux.HandleFunc("GET /api/v1/host", s.handleHost)
 	mux.HandleFunc("GET /api/v1/exporters", s.handleExporters)
+	mux.HandleFunc("GET /api/v1/flows", s.handleFlows)
 	mux.HandleFunc("GET /api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route")
 	})
