@@ -17,6 +17,7 @@ import (
 	"github.com/flowscan/flowscan/internal/config"
 	"github.com/flowscan/flowscan/internal/flow"
 	"github.com/flowscan/flowscan/internal/flowfile"
+	"github.com/flowscan/flowscan/internal/query"
 )
 
 func init() {
@@ -126,7 +127,7 @@ func (f *clickhouseFlags) sink(cfg *config.Config, stateDir string, logger *slog
 }
 
 func runClickHouse(args []string, stdout, stderr io.Writer) error {
-	const synopsis = "init|migrate|status|expire|load [flags] [FILE|DIR...]"
+	const synopsis = "init|migrate|status|expire|rebuild|load [flags] [FILE|DIR...]"
 	fs := newFlagSet("clickhouse", synopsis,
 		"Manages flowscan's tables in ClickHouse (see docs/clickhouse.md):\n"+
 			"  init     create the database, the raw flows table, the 1m/5m/1h consolidated tables\n"+
@@ -136,10 +137,14 @@ func runClickHouse(args []string, stdout, stderr io.Writer) error {
 			"  status   show each server's version, schema version, features and table sizes\n"+
 			"  expire   drop partitions older than the TTLs (servers before 19.6 have no table TTL;\n"+
 			"           collect --clickhouse does this hourly by itself)\n"+
+			"  rebuild  recompute the 1m/5m/1h tables of closed hours (--from, --to) from the raw flows\n"+
+			"           (repairs views an interrupted insert left short; see docs/clickhouse.md)\n"+
 			"  load     insert flows from flow files (backfill an archive), each file once", stderr)
 	var f clickhouseFlags
 	f.register(fs, false)
 	configFile := fs.String("config", "", "configuration `FILE` (YAML, section clickhouse:)")
+	fromFlag := fs.String("from", "", "rebuild: window start (whole hours; RFC 3339, YYYY-MM-DD[ HH:MM] or relative like -6h)")
+	toFlag := fs.String("to", "", "rebuild: window end (exclusive; default: the start of the current hour)")
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
 			fs.Usage()
@@ -196,6 +201,29 @@ func runClickHouse(args []string, stdout, stderr io.Writer) error {
 				return fmt.Errorf("clickhouse %s: %w", c.Addr(), err)
 			}
 			fmt.Fprintf(stdout, "%s: %d partitions dropped %v\n", c.Addr(), len(dropped), dropped)
+		}
+	case "rebuild":
+		now := time.Now()
+		if *fromFlag == "" {
+			return errors.New("clickhouse rebuild: --from is required (the hours to recompute)")
+		}
+		from, err := query.ParseTime(*fromFlag, now, time.Local)
+		if err != nil {
+			return fmt.Errorf("--from %w", err)
+		}
+		to := now.Truncate(time.Hour)
+		if *toFlag != "" {
+			if to, err = query.ParseTime(*toFlag, now, time.Local); err != nil {
+				return fmt.Errorf("--to %w", err)
+			}
+		}
+		for _, c := range clients {
+			got, err := schema.Rebuild(ctx, c, from, to, now)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s: rebuilt %s .. %s: flows_1m %d, flows_5m %d, flows_1h %d flows\n", c.Addr(),
+				from.Truncate(time.Hour).Format(time.RFC3339), to.Format(time.RFC3339), got["flows_1m"], got["flows_5m"], got["flows_1h"])
 		}
 	case "load":
 		if fs.NArg() == 0 {

@@ -423,3 +423,69 @@ func partitionEnd(p string) (time.Time, bool) {
 }
 
 func asServerError(err error, se **ServerError) bool { return errors.As(err, se) }
+
+// Rebuild recomputes the consolidated tables for the whole hours in
+// [from, to) from the raw table on the server behind c (each shard's
+// local tables on a cluster): the rows of those hours are deleted and
+// inserted again from the raw flows. It repairs views that an interrupted
+// insert left short. The hours must be closed (no collector inserting
+// flows that end in them) and still within the raw table's retention.
+// It returns the flows each table holds for the window afterwards.
+func (s *Schema) Rebuild(ctx context.Context, c *Client, from, to, now time.Time) (map[string]uint64, error) {
+	from, to = from.Truncate(time.Hour), to.Add(time.Hour-time.Nanosecond).Truncate(time.Hour)
+	if !from.Before(to) {
+		return nil, fmt.Errorf("clickhouse rebuild: empty window")
+	}
+	if ttl := s.ttl("flows"); ttl > 0 && from.Before(now.Add(-ttl)) {
+		return nil, fmt.Errorf("clickhouse rebuild: %s is older than the raw table keeps (%s): nothing to rebuild from", from.UTC().Format(time.RFC3339), ttl)
+	}
+	raw := s.Database + "." + s.storage("flows")
+	window := func(col string) string {
+		return fmt.Sprintf("%s >= toDateTime(%d, 'UTC') AND %s < toDateTime(%d, 'UTC')", col, from.Unix(), col, to.Unix())
+	}
+	out := map[string]uint64{}
+	for _, v := range consolidated {
+		table := s.Database + "." + s.storage(v.name)
+		if err := c.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DELETE WHERE %s", table, window("time"))); err != nil {
+			return out, fmt.Errorf("clickhouse %s: deleting %s: %w", c.Addr(), v.name, err)
+		}
+		if err := waitMutations(ctx, c, s.Database, s.storage(v.name)); err != nil {
+			return out, err
+		}
+		keys := strings.Join(v.keys, ", ")
+		if err := c.Exec(ctx, fmt.Sprintf("INSERT INTO %s (time, %s, bytes, packets, flows) SELECT %s(time_end) AS time, %s, sum(bytes), sum(packets), count() "+
+			"FROM %s WHERE %s GROUP BY time, %s", table, keys, v.round, keys, raw, window("time_end"), keys)); err != nil {
+			return out, fmt.Errorf("clickhouse %s: refilling %s: %w", c.Addr(), v.name, err)
+		}
+		rows, err := c.QueryRows(ctx, fmt.Sprintf("SELECT sum(flows) FROM %s WHERE %s", table, window("time")))
+		if err != nil {
+			return out, err
+		}
+		n, _ := strconv.ParseUint(rows[0][0], 10, 64)
+		out[v.name] = n
+	}
+	return out, nil
+}
+
+// waitMutations waits until the table's mutations (ALTER ... DELETE,
+// asynchronous) are done, for at most ten minutes.
+func waitMutations(ctx context.Context, c *Client, db, table string) error {
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		rows, err := c.QueryRows(ctx, fmt.Sprintf("SELECT count() FROM system.mutations WHERE database = '%s' AND table = '%s' AND is_done = 0", db, table))
+		if err != nil {
+			return err
+		}
+		if len(rows) == 1 && rows[0][0] == "0" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("clickhouse %s: the deletion in %s.%s is still running after 10 minutes", c.Addr(), db, table)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
