@@ -5,7 +5,9 @@
 // it with `flowscan web` behind basic auth, and checks in the browser that
 // the dashboard plots non-empty graphs, that a time range and a category
 // change the plotted series, that a scoreboard host link leads to that
-// host's traffic and that a wrong password is rejected. Screenshots go to
+// host's traffic, that the flow explorer runs a typed filter (and agrees
+// with its API), adds clicked values to the filter and points at syntax
+// errors, and that a wrong password is rejected. Screenshots go to
 // $FLOWSCAN_ARTIFACTS, or test/e2e/artifacts.
 package e2e
 
@@ -13,6 +15,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -248,6 +251,66 @@ func TestDashboard(t *testing.T) {
 	if hostTitle := evalString(`document.getElementById("host-title").textContent`); addr == "" || !strings.Contains(hostTitle, addr) {
 		t.Errorf("host page %q, want host %q", hostTitle, addr)
 	}
+
+	// The host page links to the flow explorer with the host preselected.
+	if href := evalString(`(document.querySelector("a.flows-link") || {}).href || ""`); href != "" {
+		t.Errorf("host page: a scoreboard flows link is still there: %q", href)
+	}
+	do("host flows", click(`#host-flows`))
+	wait("host flows", `location.hash.startsWith("#/flows") && !!document.getElementById("flow-filter") && (document.body.dataset.flowRows || "") !== ""`)
+	shot("flows-host.png")
+	if f, n := evalString(`document.getElementById("flow-filter").value`), evalString(`document.body.dataset.flowRows`); f != "host "+addr || n == "0" || n == "error" {
+		t.Errorf("explorer from the host page: filter %q, %s rows (page: %s)", f, n, evalString(`document.getElementById("flow-result").innerText`))
+	}
+
+	// Typing a filter and running it shows the top sources; the page
+	// agrees with the API.
+	filterIs := func(f string) string {
+		return `new URLSearchParams(location.hash.split("?")[1] || "").get("filter") === ` + strconvQuote(f)
+	}
+	do("flows filter", chromedp.Clear("#flow-filter"), chromedp.SendKeys("#flow-filter", "proto tcp and bytes > 0"), click("#flow-run"))
+	wait("flows filter", filterIs("proto tcp and bytes > 0")+` && +(document.body.dataset.flowRows || 0) > 0`)
+	shot("flows.png")
+	firstKey := evalString(`document.querySelector("#flow-table tbody td[data-key] a").textContent`)
+	flowQS := evalString(`location.hash.split("?")[1]`)
+	flowReq, _ := http.NewRequest("GET", url+"api/v1/flows?"+flowQS, nil)
+	flowReq.SetBasicAuth("ops", "right-password")
+	if resp, err := http.DefaultClient.Do(flowReq); err != nil {
+		t.Fatal(err)
+	} else {
+		var answer struct {
+			Rows []map[string]any `json:"rows"`
+		}
+		err := json.NewDecoder(resp.Body).Decode(&answer)
+		resp.Body.Close()
+		if err != nil || len(answer.Rows) == 0 || fmt.Sprint(answer.Rows[0]["src_addr"]) != firstKey {
+			t.Errorf("page's first source %q, API (%s): %v %v", firstKey, flowQS, answer.Rows, err)
+		}
+	}
+	// Clicking a key value adds it to the filter.
+	do("flows term", click(`#flow-table tbody a.term`))
+	wait("flows term", filterIs("proto tcp and bytes > 0 and src host "+firstKey)+` && +(document.body.dataset.flowRows || 0) === 1`)
+	shot("flows-term.png")
+	// A syntax error points at its column.
+	do("flows error", chromedp.Clear("#flow-filter"), chromedp.SendKeys("#flow-filter", "proto tcp and"), click("#flow-run"))
+	wait("flows error", `document.body.dataset.flowRows === "error" && !!document.querySelector("pre.caret")`)
+	shot("flows-error.png")
+	if msg := evalString(`document.getElementById("flow-error").textContent`); !strings.Contains(msg, "column 14") {
+		t.Errorf("syntax error says %q", msg)
+	}
+	// Listing flows.
+	do("flows list", chromedp.Navigate(url+"#/flows?filter=proto+tcp&range=1d&list=20"))
+	wait("flows list", `document.getElementById("flow-by").value === "list" && +(document.body.dataset.flowRows || 0) === 20`)
+	shot("flows-list.png")
+
+	// Scoreboard entries link to the explorer.
+	do("scoreboard flows", chromedp.Navigate(url+"#/scoreboard"))
+	wait("scoreboard flows", `!!document.querySelector("a.flows-link")`)
+	if href := evalString(`document.querySelector("a.flows-link").getAttribute("href")`); !strings.HasPrefix(href, "#/flows?filter=host+") || !strings.Contains(href, "from=") {
+		t.Errorf("scoreboard flows link %q", href)
+	}
+	do("scoreboard flows click", click(`a.flows-link`))
+	wait("scoreboard flows click", `location.hash.startsWith("#/flows") && +(document.body.dataset.flowRows || 0) > 0`)
 
 	// The exporters page lists the demo's exporters.
 	do("exporters", chromedp.Navigate(url+"#/exporters"))

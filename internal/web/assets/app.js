@@ -76,11 +76,27 @@ async function route() {
     if (view === "scoreboard") return await scoreboardView(params);
     if (view === "host") return await hostView(params);
     if (view === "exporters") return await exportersView(params);
+    if (view === "flows") return await flowsView(params);
     return await graphView(params);
   } catch (e) { showError(main(), e); }
 }
 window.addEventListener("hashchange", route);
 document.addEventListener("DOMContentLoaded", route);
+
+// rangeControls returns the range buttons and the custom from/to inputs
+// of a view whose state st has range, from and to; apply runs after a change.
+function rangeControls(st, apply) {
+  const ranges = el("div", { class: "ranges", role: "group", "aria-label": "time range" }, RANGES.map(r =>
+    el("button", { type: "button", class: "range-btn" + (!st.from && st.range === r ? " active" : ""), dataset: { range: r }, onclick: () => { st.range = r; st.from = st.to = ""; apply(); } }, r)));
+  const toLocal = s => { const d = new Date(s * 1000 - new Date().getTimezoneOffset() * 60000); return d.toISOString().slice(0, 16); };
+  const fromIn = el("input", { type: "datetime-local", id: "from", "aria-label": "from", value: st.from ? toLocal(+st.from) : "" });
+  const toIn = el("input", { type: "datetime-local", id: "to", "aria-label": "to", value: st.to ? toLocal(+st.to) : "" });
+  const custom = el("span", {}, fromIn, " – ", toIn, el("button", { type: "button", onclick: () => {
+    const f = Date.parse(fromIn.value) / 1000, t = toIn.value ? Date.parse(toIn.value) / 1000 : Math.floor(Date.now() / 1000);
+    if (f && t && f < t) { st.from = String(Math.floor(f)); st.to = String(Math.floor(t)); apply(); }
+  } }, "Apply"));
+  return [ranges, custom];
+}
 
 // ---------- graph view ----------
 function graphState(params) {
@@ -139,15 +155,7 @@ async function graphView(params) {
     st.mod.routers.map(r => el("option", { value: r.id, selected: r.id === st.router }, r.id === "all" ? "all routers" : r.label)));
   const unitSel = el("select", { id: "unit", "aria-label": "unit", onchange: e => { st.unit = e.target.value; go(st); } },
     Object.keys(UNITS).map(u => el("option", { value: u, selected: u === st.unit }, u + "/s")));
-  const ranges = el("div", { class: "ranges", role: "group", "aria-label": "time range" }, RANGES.map(r =>
-    el("button", { type: "button", class: "range-btn" + (!st.from && st.range === r ? " active" : ""), dataset: { range: r }, onclick: () => { st.range = r; st.from = st.to = ""; go(st); } }, r)));
-  const toLocal = s => { const d = new Date(s * 1000 - new Date().getTimezoneOffset() * 60000); return d.toISOString().slice(0, 16); };
-  const fromIn = el("input", { type: "datetime-local", id: "from", "aria-label": "from", value: st.from ? toLocal(+st.from) : "" });
-  const toIn = el("input", { type: "datetime-local", id: "to", "aria-label": "to", value: st.to ? toLocal(+st.to) : "" });
-  const custom = el("span", {}, fromIn, " – ", toIn, el("button", { type: "button", onclick: () => {
-    const f = Date.parse(fromIn.value) / 1000, t = toIn.value ? Date.parse(toIn.value) / 1000 : Math.floor(Date.now() / 1000);
-    if (f && t && f < t) { st.from = String(Math.floor(f)); st.to = String(Math.floor(t)); go(st); }
-  } }, "Apply"));
+  const [ranges, custom] = rangeControls(st, () => go(st));
   const compare = el("label", {}, el("input", { type: "checkbox", id: "compare", checked: st.compare, onchange: e => { st.compare = e.target.checked; go(st); } }), " previous period");
   const refresh = el("label", {}, "refresh ", el("select", { id: "refresh", onchange: e => { st.refresh = e.target.value; go(st); } },
     [["0", "off"], ["60", "1 min"], ["300", "5 min"]].map(([v, t]) => el("option", { value: v, selected: v === st.refresh }, t))));
@@ -326,15 +334,22 @@ async function scoreboardView(params) {
       ? `${fmtTime(Date.parse(page.start) / 1000)} – ${fmtTime(Date.parse(page.end) / 1000)}; total ${si(page.total_out.bits_per_second)}b/s; out: as source, in: as destination`
       : `average rates over the reports each host was in a top ${page.top_n}`;
   const boards = el("div", { class: "boards" });
+  // The explorer's window for a host: the scoreboard page's, or its range.
+  const fsrc = catalog.flow_sources || [];
+  const flowsOn = fsrc.length > 0;
+  const flowsWindow = kind === "current" ? { from: String(Math.floor(Date.parse(page.start) / 1000)), to: String(Math.ceil(Date.parse(page.end) / 1000)) }
+    : kind === "clickhouse" ? { range: q.get("range") } : { range: "1d" };
+  if (kind === "clickhouse" && fsrc.includes("clickhouse")) flowsWindow.source = "clickhouse";
   const rate = { bytes: ["bits_per_second", "b/s"], packets: ["packets_per_second", "p/s"], flows: ["flows_per_second", "f/s"] };
   const share = { bytes: "bytes_percent", packets: "packets_percent", flows: "flows_percent" };
   for (const t of page.tables) {
     const [rk, ru] = rate[t.metric];
     boards.append(el("div", { class: "tablewrap" }, el("h3", {}, `Top ${t.hosts.length} by ${t.metric} ${t.direction}`),
       el("table", { class: "board", dataset: { direction: t.direction, metric: t.metric } },
-        el("thead", {}, el("tr", {}, el("th", {}, "#"), el("th", { class: "l" }, "host"), el("th", {}, "in"), el("th", {}, "out"), el("th", {}, "share"))),
+        el("thead", {}, el("tr", {}, el("th", {}, "#"), el("th", { class: "l" }, "host"), el("th", {}, "in"), el("th", {}, "out"), el("th", {}, "share"), flowsOn && el("th", {}, ""))),
         el("tbody", {}, t.hosts.map(h => el("tr", {}, el("td", {}, h.rank), el("td", { class: "l" }, kind === "clickhouse" ? hostLink(h.address, h.name, { source: "clickhouse", router: q.get("router"), range: q.get("range") }) : hostLink(h.address, h.name)),
-          el("td", {}, si(h.in[rk]) + ru), el("td", {}, si(h.out[rk]) + ru), el("td", {}, pct(h[t.direction][share[t.metric]]))))))));
+          el("td", {}, si(h.in[rk]) + ru), el("td", {}, si(h.out[rk]) + ru), el("td", {}, pct(h[t.direction][share[t.metric]])),
+          flowsOn && el("td", {}, el("a", { class: "flows-link", href: flowsLink(h.address, flowsWindow), title: "the flows of " + h.address }, "flows"))))))));
   }
   m.replaceChildren(nav, el("h2", {}, page.title), el("p", { class: "note" }, info), boards);
 }
@@ -356,7 +371,8 @@ async function hostView(params) {
     el("td", {}, si(p.in.packets_per_second) + "p/s"), el("td", {}, si(p.out.packets_per_second) + "p/s"),
     el("td", { class: "l" }, Object.entries(p.ranks).map(([k, v]) => "#" + v + " " + k).join(", "))));
   m.replaceChildren(el("h2", { id: "host-title" }, "Host " + data.address + (data.name ? " (" + data.name + ")" : "")),
-    el("div", { class: "controls" }, ranges),
+    el("div", { class: "controls" }, ranges, (catalog.flow_sources || []).length > 0 &&
+      el("a", { id: "host-flows", href: flowsLink(data.address, Object.assign({ range }, ch && catalog.flow_sources.includes("clickhouse") ? { source: "clickhouse" } : {})) }, "flows of this host")),
     el("p", { class: "note" }, (ch ? `ClickHouse: ${data.points.length} of ${data.pages_searched} time buckets have traffic of this host` : `${data.points.length} of ${data.pages_searched} scoreboard pages list this host`) +
       (data.aggregate ? `; aggregate: in ${si(data.aggregate.in.bits_per_second)}b/s, out ${si(data.aggregate.out.bits_per_second)}b/s on average` : "")),
     chartDiv,
@@ -394,4 +410,136 @@ async function exportersView() {
   };
   await render();
   timer = setInterval(() => render().catch(e => showError(m, e)), 30000);
+}
+
+// ---------- flow explorer ----------
+// The top groups of the flows matching a filter (or the flows themselves)
+// from /api/v1/flows. Clicking a key value adds it to the filter.
+const FLOW_BY = ["src_addr", "dst_addr", "src_addr,dst_addr", "src_addr/24", "dst_addr/24", "dst_port", "src_port", "proto",
+  "proto,dst_port", "src_addr,dst_port", "dst_addr,dst_port", "exporter", "next_hop", "in_if", "out_if", "src_as", "dst_as", "tos"];
+const FLOW_ORDERS = ["bytes", "packets", "flows", "bps", "pps", "bpp"];
+const FLOW_ROWS = ["10", "20", "50", "100", "500", "1000"];
+
+// flowsLink is the explorer's URL for a host (a scoreboard entry, a host page).
+function flowsLink(addr, extra) {
+  const p = new URLSearchParams(Object.assign({ filter: "host " + addr }, extra || {}));
+  if (!p.get("from") && !p.get("range")) p.set("range", "1h");
+  return "#/flows?" + p.toString();
+}
+function flowsState(params) {
+  const st = { filter: params.get("filter") || "", by: params.get("by") || "src_addr", order: FLOW_ORDERS.includes(params.get("order")) ? params.get("order") : "bytes",
+    rows: params.get("list") || params.get("top") || "20", list: !!params.get("list"), source: params.get("source") || "",
+    range: params.get("range") || "", from: params.get("from") || "", to: params.get("to") || "" };
+  if (!st.from && !st.range) st.range = "1h";
+  if (!/^[0-9]{1,5}$/.test(st.rows)) st.rows = "20";
+  return st;
+}
+function flowsParams(st) {
+  const p = new URLSearchParams();
+  if (st.filter) p.set("filter", st.filter);
+  if (st.from) { p.set("from", st.from); if (st.to) p.set("to", st.to); } else p.set("range", st.range);
+  if (st.list) p.set("list", st.rows);
+  else { p.set("by", st.by); p.set("order", st.order); p.set("top", st.rows); }
+  if (st.source) p.set("source", st.source);
+  return p;
+}
+// addTerm adds a condition to a filter with "and", bracketing a filter that has an "or".
+function addTerm(filter, term) {
+  filter = filter.trim();
+  if (!filter) return term;
+  if (/(^|[\s)])(or|\|\|)([\s(]|$)/i.test(filter)) filter = "(" + filter + ")";
+  return filter + " and " + term;
+}
+
+async function flowsView(params) {
+  const m = main();
+  const sources = catalog.flow_sources || [];
+  if (sources.length === 0) {
+    m.replaceChildren(el("h2", {}, "Flows"), el("p", { class: "note" }, "No flow source: start flowscan web with the flow archive (--dir) or ClickHouse."));
+    return;
+  }
+  const st = flowsState(params);
+  if (st.source && !sources.includes(st.source)) st.source = "";
+  const run = () => { if (!setHash("flows", flowsParams(st))) route(); };
+  const sync = () => { st.filter = filterIn.value.trim(); };
+  const filterIn = el("input", { type: "search", id: "flow-filter", class: "filter", "aria-label": "filter", value: st.filter, spellcheck: "false",
+    placeholder: "filter, e.g. proto tcp and dst port 443 and not net 10.0.0.0/8", maxlength: "1000",
+    onkeydown: e => { if (e.key === "Enter") { e.preventDefault(); sync(); run(); } } });
+  const runBtn = el("button", { type: "button", id: "flow-run", class: "active", onclick: () => { sync(); run(); } }, "Run");
+  const byOpts = FLOW_BY.includes(st.by) ? FLOW_BY : [st.by, ...FLOW_BY];
+  const bySel = el("select", { id: "flow-by", "aria-label": "group by", onchange: e => {
+    sync();
+    if (e.target.value === "list") st.list = true; else { st.list = false; st.by = e.target.value; }
+    run();
+  } }, el("option", { value: "list", selected: st.list }, "list flows"),
+  byOpts.map(b => el("option", { value: b, selected: !st.list && b === st.by }, "by " + b)));
+  const orderSel = el("select", { id: "flow-order", "aria-label": "order", disabled: st.list, onchange: e => { sync(); st.order = e.target.value; run(); } },
+    FLOW_ORDERS.map(o => el("option", { value: o, selected: o === st.order }, "order by " + o)));
+  const rowOpts = FLOW_ROWS.includes(st.rows) ? FLOW_ROWS : [st.rows, ...FLOW_ROWS];
+  const rowsSel = el("select", { id: "flow-top", "aria-label": "rows", onchange: e => { sync(); st.rows = e.target.value; run(); } },
+    rowOpts.map(n => el("option", { value: n, selected: n === st.rows }, (st.list ? "first " : "top ") + n)));
+  const srcSel = sources.length > 1 && el("select", { id: "flow-source", "aria-label": "source", onchange: e => { sync(); st.source = e.target.value; run(); } },
+    sources.map(s => el("option", { value: s, selected: s === (st.source || sources[0]) }, s === "files" ? "flow archive" : "ClickHouse")));
+  const [ranges, custom] = rangeControls(st, () => { sync(); run(); });
+  const out = el("div", { id: "flow-result" }, el("p", { class: "note" }, "Running…"));
+  const apiLink = el("a", { href: "/api/v1/flows?" + flowsParams(st).toString(), id: "flow-json", target: "_blank" }, "JSON");
+  m.replaceChildren(el("h2", {}, "Flows"),
+    el("div", { class: "controls filterbar" }, filterIn, runBtn),
+    el("div", { class: "controls" }, bySel, orderSel, rowsSel, srcSel, ranges, custom, el("span", { class: "export" }, apiLink)),
+    out);
+  setHash("flows", flowsParams(st), true);
+  document.body.dataset.flowRows = "";
+  const r = await fetch("/api/v1/flows?" + flowsParams(st).toString(), { headers: { Accept: "application/json" } });
+  let data = null;
+  try { data = await r.json(); } catch (e) { /* not JSON */ }
+  if (!out.isConnected) return; // the page moved on
+  if (!r.ok) {
+    const msg = (data && data.error) || r.status + " " + r.statusText;
+    const kids = [el("p", { class: "error", role: "alert", id: "flow-error" }, msg)];
+    if (data && data.column) {
+      // Point at the column, in the box and under a copy of the filter.
+      kids.push(el("pre", { class: "caret" }, data.filter + "\n" + " ".repeat(Math.max(0, data.column - 1)) + "^"));
+      filterIn.focus();
+      filterIn.setSelectionRange(data.column - 1, Math.min(data.column, filterIn.value.length));
+    }
+    out.replaceChildren(...kids);
+    document.body.dataset.flowRows = "error";
+    return;
+  }
+  const addAndRun = term => { sync(); st.filter = addTerm(st.filter, term); run(); };
+  const termLink = (text, term) => term ? el("a", { href: "#", class: "term", title: "add " + term + " to the filter", dataset: { term },
+    onclick: e => { e.preventDefault(); addAndRun(term); } }, text) : text;
+  const src = data.source === "files" ? "the flow archive" : "ClickHouse";
+  const span = fmtTime(data.from) + " – " + fmtTime(data.to);
+  if (data.flows !== undefined || st.list) {
+    const flows = data.flows || [];
+    const ep = (a, p, dir) => [termLink(a, dir + " host " + a), ":", termLink(String(p), dir + " port " + p)];
+    const head = el("tr", {}, ["start", "end"].map(h => el("th", { class: "l" }, h)), el("th", { class: "l" }, "proto"), el("th", { class: "l" }, "source"),
+      el("th", { class: "l" }, "destination"), ["packets", "bytes", "flags", "in", "out"].map(h => el("th", {}, h)), el("th", { class: "l" }, "exporter"));
+    const rows = flows.map(f => el("tr", {}, el("td", { class: "l" }, f.start), el("td", { class: "l" }, f.end),
+      el("td", { class: "l" }, termLink(String(f.proto), "proto " + f.proto)), el("td", { class: "l" }, ep(f.src_addr, f.src_port, "src")),
+      el("td", { class: "l" }, ep(f.dst_addr, f.dst_port, "dst")), el("td", {}, f.packets), el("td", {}, si(f.bytes) + "B"),
+      el("td", {}, "0x" + f.tcp_flags.toString(16)), el("td", {}, termLink(String(f.in_if), "in if " + f.in_if)),
+      el("td", {}, termLink(String(f.out_if), "out if " + f.out_if)), el("td", { class: "l" }, termLink(f.exporter, "exporter " + f.exporter))));
+    out.replaceChildren(el("p", { class: "note", id: "flow-summary" }, `${flows.length} flows${data.truncated ? " (the first; more match)" : ""} from ${src}, ${span}, in ${data.elapsed_ms} ms; click a value to add it to the filter.`),
+      el("div", { class: "tablewrap" }, el("table", { id: "flow-table" }, el("thead", {}, head), el("tbody", {}, rows))));
+    document.body.dataset.flowRows = String(flows.length);
+    return;
+  }
+  const keys = data.by.map(k => k.split("/")[0]);
+  const head = el("tr", {}, el("th", {}, "#"), data.by.map(k => el("th", { class: "l" }, k)),
+    ["flows", "flows %", "packets", "packets %", "bytes", "bytes %", "bps", "pps"].map(h => el("th", {}, h)));
+  const counters = c => [el("td", {}, c.flows), el("td", {}, pct(c.flows_pct)), el("td", {}, c.packets), el("td", {}, pct(c.packets_pct)),
+    el("td", {}, si(c.bytes) + "B"), el("td", {}, pct(c.bytes_pct)), el("td", {}, si(c.bps) + "b/s"), el("td", {}, si(c.pps) + "p/s")];
+  const keyCell = (row, k) => {
+    const v = String(row[k]), name = row.names && row.names[k];
+    return el("td", { class: "l", dataset: { key: k } }, termLink(name ? name + " (" + v + ")" : v, row.terms && row.terms[k]));
+  };
+  const rows = data.rows.map((row, i) => el("tr", {}, el("td", {}, i + 1), keys.map(k => keyCell(row, k)), counters(row)));
+  const foot = [];
+  if (data.other && data.other.flows > 0) foot.push(el("tr", { class: "other" }, el("td", {}, ""), el("td", { class: "l", colspan: keys.length }, "other"), counters(data.other)));
+  if (data.total) foot.push(el("tr", { class: "total" }, el("td", {}, ""), el("td", { class: "l", colspan: keys.length }, "total"), counters(data.total)));
+  out.replaceChildren(el("p", { class: "note", id: "flow-summary" }, `top ${data.rows.length} of ${data.groups} groups by ${data.order} from ${src}, ${span}, in ${data.elapsed_ms} ms; click a value to add it to the filter.`),
+    el("div", { class: "tablewrap" }, el("table", { id: "flow-table" }, el("thead", {}, head), el("tbody", {}, rows), el("tfoot", {}, foot))));
+  document.body.dataset.flowRows = String(data.rows.length);
 }
