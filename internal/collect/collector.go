@@ -314,13 +314,20 @@ func (c *Collector) closeSockets() {
 	}
 }
 
-// readLoop reads batches from one socket and decodes each before reading
-// the next, so one batch per socket is all the receive memory there is.
+// readAhead bounds the batches a reader fills before decoding them.
+const readAhead = 16
+
+// readLoop reads batches from one socket and decodes them itself. Normally
+// one batch at a time; but when a batch comes back full (datagrams are
+// waiting: the reader fell behind, or was not scheduled for a while), it
+// first empties the socket into up to readAhead batches (allocated on first
+// need and kept), then decodes them all, so that the kernel's buffer is
+// freed at the speed of recvmmsg rather than of decoding.
 func (c *Collector) readLoop(s *udp.Socket) {
-	b := udp.NewBatch()
+	batches := []*udp.Batch{udp.NewBatch()}
 	backoff := time.Millisecond
 	for {
-		if err := s.ReadBatch(b); err != nil {
+		if err := s.ReadBatch(batches[0]); err != nil {
 			if udp.IsClosed(err) {
 				return
 			}
@@ -335,17 +342,37 @@ func (c *Collector) readLoop(s *udp.Socket) {
 			continue
 		}
 		backoff = time.Millisecond
-		if b.Truncated > 0 {
-			c.truncated.Add(uint64(b.Truncated))
-		}
-		if b.N == 0 {
-			continue
+		n := 1
+		for n < readAhead && full(batches[n-1]) {
+			if n == len(batches) {
+				batches = append(batches, udp.NewBatch())
+			}
+			if err := s.TryReadBatch(batches[n]); err != nil {
+				if !udp.IsClosed(err) {
+					c.receiveErrors.Add(1)
+				}
+				break
+			}
+			if batches[n].N+batches[n].Truncated == 0 {
+				break
+			}
+			n++
 		}
 		c.pipeMu.Lock()
-		c.handle(b)
+		for _, b := range batches[:n] {
+			if b.Truncated > 0 {
+				c.truncated.Add(uint64(b.Truncated))
+			}
+			if b.N > 0 {
+				c.handle(b)
+			}
+		}
 		c.pipeMu.Unlock()
 	}
 }
+
+// full reports whether a read filled every slot of b.
+func full(b *udp.Batch) bool { return b.N+b.Truncated == udp.BatchSlots }
 
 // housekeeping completes files on time when no datagram arrives and
 // forgets idle exporters.

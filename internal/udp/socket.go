@@ -59,13 +59,14 @@ type Socket struct {
 	local string
 
 	// recvmmsg state, allocated once.
-	hdrs  [BatchSlots]unix.Mmsghdr
-	iovs  [BatchSlots]unix.Iovec
-	names [BatchSlots]unix.RawSockaddrInet6
-	cur   *Batch
-	got   int
-	err   error
-	read  func(fd uintptr) bool
+	hdrs   [BatchSlots]unix.Mmsghdr
+	iovs   [BatchSlots]unix.Iovec
+	names  [BatchSlots]unix.RawSockaddrInet6
+	cur    *Batch
+	got    int
+	err    error
+	noWait bool // TryReadBatch: an empty socket returns at once
+	read   func(fd uintptr) bool
 
 	// drops is the kernel's cumulative count of datagrams dropped on this
 	// socket, as last read by Drops.
@@ -134,6 +135,10 @@ func (s *Socket) recvmmsg(fd uintptr) bool {
 	// thread's P to another thread and keep its monitor thread awake).
 	n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), BatchSlots, unix.MSG_DONTWAIT, 0, 0)
 	if errno == unix.EAGAIN || errno == unix.EWOULDBLOCK {
+		if s.noWait {
+			s.got, s.err = 0, nil
+			return true
+		}
 		return false
 	}
 	if errno == unix.EINTR {
@@ -150,8 +155,14 @@ func (s *Socket) recvmmsg(fd uintptr) bool {
 // ReadBatch blocks until at least one datagram arrives and fills b with up
 // to BatchSlots datagrams. After Close it returns an error for which
 // IsClosed is true.
-func (s *Socket) ReadBatch(b *Batch) error {
-	s.cur = b
+func (s *Socket) ReadBatch(b *Batch) error { return s.readBatch(b, false) }
+
+// TryReadBatch is ReadBatch without the wait: when no datagram is waiting
+// it returns at once with an empty batch.
+func (s *Socket) TryReadBatch(b *Batch) error { return s.readBatch(b, true) }
+
+func (s *Socket) readBatch(b *Batch, noWait bool) error {
+	s.cur, s.noWait = b, noWait
 	b.N, b.Truncated = 0, 0
 	if err := s.raw.Read(s.read); err != nil {
 		return err

@@ -98,3 +98,62 @@ func TestDrops(t *testing.T) {
 		t.Errorf("after Close: %d drops, want the last count %d", got, drops)
 	}
 }
+
+// TestTryReadBatch: an empty socket returns at once with an empty batch; a
+// waiting datagram is read.
+func TestTryReadBatch(t *testing.T) {
+	s, _, err := Listen(context.Background(), "127.0.0.1:0", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b := NewBatch()
+	done := make(chan error, 1)
+	go func() { done <- s.TryReadBatch(b) }()
+	select {
+	case err := <-done:
+		if err != nil || b.N != 0 || b.Truncated != 0 {
+			t.Fatalf("empty socket: %v, %d datagrams, %d truncated", err, b.N, b.Truncated)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("TryReadBatch waited on an empty socket")
+	}
+	conn, err := net.Dial("udp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for b.N == 0 && time.Now().Before(deadline) {
+		if err := s.TryReadBatch(b); err != nil {
+			t.Fatal(err)
+		}
+		if b.N == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if b.N != 1 || string(b.Data(0)) != "hello" {
+		t.Fatalf("read %d datagrams, want the one sent", b.N)
+	}
+	// ReadBatch still waits after a TryReadBatch.
+	go func() { done <- s.ReadBatch(b) }()
+	select {
+	case err := <-done:
+		t.Fatalf("ReadBatch returned on an empty socket: %v, %d datagrams", err, b.N)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if _, err := conn.Write([]byte("again")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil || b.N != 1 || string(b.Data(0)) != "again" {
+			t.Fatalf("ReadBatch: %v, %d datagrams", err, b.N)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadBatch did not return the datagram")
+	}
+}
