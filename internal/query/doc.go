@@ -20,9 +20,16 @@
 // window selects flows by start time: From <= Start < To.
 //
 // Workers (GOMAXPROCS by default) read units of two blocks (or a whole
-// flow-tools file) in parallel. Aggregations use one map per worker,
-// merged at the end, and select the top N with a heap. Flows keeps archive
-// order: workers read ahead and results are handed over unit by unit.
+// flow-tools file) in parallel, decoding only the columns the query reads,
+// and evaluate the filter a run of records at a time (one loop per
+// predicate over a selection). Aggregations count into one table per
+// worker: keys that fit in 64 bits (IPv4 addresses, ports, AS numbers)
+// packed into an open-addressing table with inline counters, the others
+// (IPv6) into a general one. The tables are merged and ranked in parallel,
+// one part of the key space per worker, and the top N chosen with heaps.
+// A summary without a filter reads the blocks' stored totals. Flows keeps
+// archive order: workers read ahead and results are handed over unit by
+// unit.
 //
 // # Filter language
 //

@@ -32,9 +32,10 @@ var maxPlannedReaders = 256
 const blocksPerUnit = 2
 
 // scanRecords is the number of records decoded at a time from a native
-// block (flowfile.Reader.ScanBlock): about 190 KB, which stays in the CPU
-// cache until the filter and the aggregation have used them.
-const scanRecords = 1024
+// block (flowfile.Reader.ScanBlock): about 95 KB, which stays in the CPU
+// cache until the filter and the aggregation have used them (512 measured
+// as fast as 256 and a few percent faster than 1024 and more).
+const scanRecords = 512
 
 // Query selects flows from flow archives: native flow files and
 // flow-tools files found under Dirs, within a time window, through a
