@@ -179,8 +179,8 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.ch = &chSource{cfg: *cfg.ClickHouse, logger: cfg.Logger}
 	}
-	if len(dirs) == 0 && s.ch == nil {
-		return nil, errors.New("web: no RRD directory (RRDDir or Modules) and no ClickHouse")
+	if len(dirs) == 0 && s.ch == nil && cfg.FlowDir == "" {
+		return nil, errors.New("web: nothing to serve: no RRD directory (RRDDir or Modules), no flow archive (FlowDir) and no ClickHouse")
 	}
 	s.builder = &catalogBuilder{dirs: dirs, names: func(path string) ([]string, error) {
 		now := s.now()
