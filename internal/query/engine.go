@@ -1,11 +1,14 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -265,8 +268,9 @@ func (q *Query) plan() ([]unit, int, error) {
 	return units, skipped, nil
 }
 
-// listDir returns the native and flow-tools files under dir, or dir
-// itself when it is a file of either kind.
+// listDir returns the native and flow-tools files under dir (as
+// flowfile.List and flowtools.List would, in one walk of the tree), or
+// dir itself when it is a file of either kind.
 func listDir(dir string) (native, ft []flowfile.Entry, err error) {
 	if start, ok := flowfile.ParseName(baseName(dir)); ok {
 		return []flowfile.Entry{{Path: dir, Start: start}}, nil, nil
@@ -274,12 +278,34 @@ func listDir(dir string) (native, ft []flowfile.Entry, err error) {
 	if start, ok := flowtools.ParseName(baseName(dir)); ok {
 		return nil, []flowfile.Entry{{Path: dir, Start: start}}, nil
 	}
-	if native, err = flowfile.List(dir); err != nil {
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if path == dir {
+				return err
+			}
+			return nil // an unreadable subdirectory is skipped
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		if start, ok := flowfile.ParseName(d.Name()); ok {
+			native = append(native, flowfile.Entry{Path: path, Start: start})
+		} else if start, ok := flowtools.ParseName(d.Name()); ok {
+			ft = append(ft, flowfile.Entry{Path: path, Start: start})
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, nil, err
 	}
-	if ft, err = flowtools.List(dir); err != nil {
-		return nil, nil, err
+	byStart := func(a, b flowfile.Entry) int {
+		if c := a.Start.Compare(b.Start); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Path, b.Path)
 	}
+	slices.SortFunc(native, byStart)
+	slices.SortFunc(ft, byStart)
 	return native, ft, nil
 }
 

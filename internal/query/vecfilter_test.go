@@ -7,11 +7,14 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/flowscan/flowscan/internal/flow"
+	"github.com/flowscan/flowscan/internal/flowfile"
+	"github.com/flowscan/flowscan/internal/flowfile/flowtools"
 )
 
 // TestSelectRunMatchesMatch checks the run-at-a-time evaluation, chained
@@ -395,5 +398,46 @@ func TestPlannedReaders(t *testing.T) {
 	}
 	if after := openFiles(); after != before {
 		t.Errorf("%d open files after the queries, %d before", after, before)
+	}
+}
+
+// TestListDir checks the one-walk listing against flowfile.List and
+// flowtools.List on a nested tree with both kinds, files in progress and
+// other files.
+func TestListDir(t *testing.T) {
+	dir := t.TempDir()
+	names := []string{
+		"flows.2026-11-23.124500+0000.fsf", "2026/2026-11/flows.2026-11-22.000000+0000.fsf",
+		"2026/flows.2026-11-23.120000+0100.fsf", "flows.2026-11-23.125000+0000.fsf.tmp",
+		"ft-v05.2026-11-23.124500+0100", "2026/2026-11/ft-v05.2026-11-21.000000+0000",
+		"counters/sflow.2026-11-23.json", "notes.txt",
+	}
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	native, ft, err := listDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantNative, err := flowfile.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFT, err := flowtools.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(a, b flowfile.Entry) bool { return a.Path == b.Path && a.Start.Equal(b.Start) }
+	if len(native) != 3 || len(ft) != 2 || !slices.EqualFunc(native, wantNative, same) || !slices.EqualFunc(ft, wantFT, same) {
+		t.Fatalf("listed %v and %v, want %v and %v", native, ft, wantNative, wantFT)
+	}
+	if _, _, err := listDir(filepath.Join(dir, "missing")); err == nil {
+		t.Fatal("a missing directory listed without error")
 	}
 }
