@@ -60,9 +60,14 @@
 // is a stream: chunks of up to 65536 bytes of the plane, each a uvarint
 // header h (kind h&3, stored length h>>2) and h>>2 bytes: kind 0 raw bytes,
 // kind 1 a huff0 table and 4-stream Huffman code (zstd's literal format),
-// kind 2 one byte repeated for the whole chunk. A reader decodes only the
-// sections of the columns it selects (Start too for End); the others are
-// only checked to lie inside the payload.
+// kind 2 one byte repeated for the whole chunk, kind 3 bit-packed (a byte
+// w of 1..4 bits per index, a byte d of 1..2^w and d dictionary bytes, then
+// groups of 8 indices as w-byte little-endian numbers, first index lowest;
+// out-of-dictionary indices decode as 0). An integer section whose width
+// byte has bit 7 set is in dictionary form: width w = byte&0x7f, a byte
+// d-1, d values as w raw planes of d bytes, then one stream of n indices.
+// A reader decodes only the sections of the columns it selects (Start too
+// for End); the others are only checked to lie inside the payload.
 //
 // Version 1 data blocks (codec 0 or 1): the columns as above, concatenated,
 // as one zstd frame (codec 1) or uncompressed (codec 0).
