@@ -120,7 +120,6 @@ type Writer struct {
 	// Background writer state.
 	enc   *zstd.Encoder
 	codec columnCodec
-	raw   []byte
 	blk   []byte
 
 	stBytes, stRecords, stBlocks, stFiles, stDropped, stErrors atomic.Uint64
@@ -671,8 +670,10 @@ func (w *Writer) writeRecords(f *wfile, recs []flow.Record) {
 	}
 	var sum blockSummary
 	var rawLen int
-	w.raw, sum, rawLen = w.codec.appendSections(w.raw[:0], recs)
-	if len(w.raw) > maxRawLen || rawLen > maxRawLen {
+	// Encoded in place after room for the block header.
+	w.blk, sum, rawLen = w.codec.appendSections(w.blk[:blockHeaderLen], recs)
+	payload := w.blk[blockHeaderLen:]
+	if len(payload) > maxRawLen || rawLen > maxRawLen {
 		half := len(recs) / 2
 		w.writeRecords(f, recs[:half])
 		w.writeRecords(f, recs[half:])
@@ -680,7 +681,7 @@ func (w *Writer) writeRecords(f *wfile, recs []flow.Record) {
 	}
 	h := blockHeader{Type: BlockData, Codec: codecSections, Records: uint32(len(recs)), RawLen: uint32(rawLen),
 		MinStart: sum.minStart, MaxEnd: sum.maxEnd, Packets: sum.packets, Bytes: sum.bytes}
-	if w.appendBlock(f, &h, w.raw) {
+	if w.appendBlock(f, &h, payload) {
 		f.tot.addBlock(h.Records, h.MinStart, h.MaxEnd, h.Packets, h.Bytes)
 		w.stRecords.Add(uint64(len(recs)))
 	} else {
@@ -695,7 +696,9 @@ func (w *Writer) lose(f *wfile, n int) {
 }
 
 // appendBlock frames raw and writes it at f.off: a sections data block as
-// it is, a meta block zstd-compressed when that helps. On a write error
+// it is (raw must then be w.blk after the header's room, where
+// writeRecords encoded it), a meta block zstd-compressed when that helps.
+// On a write error
 // the file is truncated back to f.off so that no torn block stays in the
 // middle; if even that fails the file is broken.
 func (w *Writer) appendBlock(f *wfile, h *blockHeader, raw []byte) bool {
@@ -704,7 +707,7 @@ func (w *Writer) appendBlock(f *wfile, h *blockHeader, raw []byte) bool {
 	}
 	var blk []byte
 	if h.Codec == codecSections {
-		blk = append(w.blk[:blockHeaderLen], raw...)
+		blk = w.blk[:blockHeaderLen+len(raw)]
 	} else {
 		blk = w.enc.EncodeAll(raw, w.blk[:blockHeaderLen])
 		h.Codec = codecZstd
