@@ -87,6 +87,8 @@ type Catalog struct {
 	Modules []*Module `json:"modules"`
 	Built   time.Time `json:"built"`
 	byName  map[string]*Module
+	// jkBoards are jkflow's scoreboards, sorted by direction.
+	jkBoards []jkBoard
 }
 
 // module returns the module named name, or nil.
@@ -140,6 +142,9 @@ func (b *catalogBuilder) build(now time.Time) *Catalog {
 			c.Modules = append(c.Modules, m)
 			c.byName[name] = m
 		}
+	}
+	if dir, ok := b.dirs[jkflowModule]; ok {
+		c.jkBoards = discoverJKBoards(dir)
 	}
 	return c
 }

@@ -25,6 +25,9 @@ type CatalogResponse struct {
 	// FlowSources are the sources of the flow explorer (/api/v1/flows),
 	// the default first: "files" (the flow archive), "clickhouse".
 	FlowSources []string `json:"flow_sources"`
+	// JKFlowScoreboards are the jkflow directions that have a scoreboard
+	// (kind=jkflow of /api/v1/scoreboard).
+	JKFlowScoreboards []string `json:"jkflow_scoreboards"`
 }
 
 func (s *Server) handleCatalog(w http.ResponseWriter, r *http.Request) {
@@ -47,7 +50,7 @@ func (s *Server) handleCatalog(w http.ResponseWriter, r *http.Request) {
 		Units: []string{"bits", "packets", "flows"}, Palette: palette,
 		Scoreboard: s.boards.dir != "", Aggregate: s.boards.aggregate != "",
 		Exporters: s.cfg.Live != nil || s.cfg.FlowDir != "", ClickHouse: s.ch != nil,
-		FlowSources: s.flowSources()})
+		FlowSources: s.flowSources(), JKFlowScoreboards: c.jkDirections()})
 }
 
 func (s *Server) handleSeries(w http.ResponseWriter, r *http.Request) {

@@ -322,9 +322,13 @@ func (b *scoreboards) readAggregate(n int) (*ScoreboardPage, error) {
 }
 
 func (s *Server) handleScoreboard(w http.ResponseWriter, r *http.Request) {
-	v, err := params(r, "kind", "page", "top", "range", "from", "to", "router")
+	v, err := params(r, "kind", "page", "top", "range", "from", "to", "router", "direction")
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if v.Get("kind") != "jkflow" && v.Has("direction") {
+		s.fail(w, r, bad("direction applies to kind=jkflow only"))
 		return
 	}
 	if v.Get("kind") != "clickhouse" {
@@ -387,8 +391,10 @@ func (s *Server) handleScoreboard(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, p)
+	case "jkflow":
+		s.jkScoreboard(w, r, v)
 	default:
-		s.fail(w, r, bad("kind %q: want current, aggregate or clickhouse", truncate(v.Get("kind"))))
+		s.fail(w, r, bad("kind %q: want current, aggregate, clickhouse or jkflow", truncate(v.Get("kind"))))
 	}
 }
 
