@@ -5,7 +5,8 @@
 // it with `flowscan web` behind basic auth, and checks in the browser that
 // the dashboard plots non-empty graphs, that a time range and a category
 // change the plotted series, that a scoreboard host link leads to that
-// host's traffic, that the flow explorer runs a typed filter (and agrees
+// host's traffic, that jkflow's scoreboard (from a `flowscan scan` with a
+// jkflow configuration) links hosts and ports, that the flow explorer runs a typed filter (and agrees
 // with its API), adds clicked values to the filter and points at syntax
 // errors, and that a wrong password is rejected. Screenshots go to
 // $FLOWSCAN_ARTIFACTS, or test/e2e/artifacts.
@@ -31,6 +32,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/flowscan/flowscan/internal/flowfile"
 )
 
 func chromium(t *testing.T) string {
@@ -115,6 +118,7 @@ func TestDashboard(t *testing.T) {
 	if out, err := demo.CombinedOutput(); err != nil {
 		t.Fatalf("flowscan demo: %v\n%s", err, out)
 	}
+	jkflowScan(t, bin, data)
 	hash, err := bcrypt.GenerateFromPassword([]byte("right-password"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -312,6 +316,41 @@ func TestDashboard(t *testing.T) {
 	do("scoreboard flows click", click(`a.flows-link`))
 	wait("scoreboard flows click", `location.hash.startsWith("#/flows") && +(document.body.dataset.flowRows || 0) > 0`)
 
+	// jkflow's scoreboard: hosts link to their page, ports to the explorer.
+	do("jkflow", chromedp.Navigate(url+"#/scoreboard?kind=jkflow"))
+	wait("jkflow", `+(document.body.dataset.jkflowRows || 0) > 0 && !!document.querySelector("#jk-ports a.port-link") && !!document.querySelector("#jk-hosts a.host")`)
+	shot("jkflow.png")
+	jkReq, _ := http.NewRequest("GET", url+"api/v1/scoreboard?kind=jkflow&direction=campus_inet", nil)
+	jkReq.SetBasicAuth("ops", "right-password")
+	var jk struct {
+		Hosts []struct{ Key, Filter string } `json:"hosts"`
+		Ports []struct{ Key, Filter string } `json:"ports"`
+	}
+	if resp, err := http.DefaultClient.Do(jkReq); err != nil {
+		t.Fatal(err)
+	} else {
+		err := json.NewDecoder(resp.Body).Decode(&jk)
+		resp.Body.Close()
+		if err != nil || len(jk.Hosts) == 0 || len(jk.Ports) == 0 {
+			t.Fatalf("jkflow API: %v %+v", err, jk)
+		}
+	}
+	if d, host, port := evalString(`document.getElementById("sb-direction").value`), evalString(`document.querySelector("#jk-hosts a.host").dataset.addr`),
+		evalString(`document.querySelector("#jk-ports a.port-link").textContent`); d != "campus_inet" || host != jk.Hosts[0].Key || port != jk.Ports[0].Key {
+		t.Errorf("jkflow page: direction %q, first host %q, first port %q; API %+v", d, host, port, jk)
+	}
+	portHref := evalString(`document.querySelector("#jk-ports a.port-link").getAttribute("href")`)
+	if !strings.HasPrefix(portHref, "#/flows?filter=proto+") || !strings.Contains(portHref, "from=") {
+		t.Errorf("jkflow port link %q", portHref)
+	}
+	do("jkflow port", click(`#jk-ports a.port-link`))
+	wait("jkflow port", filterIs(jk.Ports[0].Filter)+` && +(document.body.dataset.flowRows || 0) > 0`)
+	do("jkflow host", chromedp.Navigate(url+"#/scoreboard?kind=jkflow"))
+	wait("jkflow host", `!!document.querySelector("#jk-hosts a.flows-link")`)
+	if href := evalString(`document.querySelector("#jk-hosts a.flows-link").getAttribute("href")`); !strings.HasPrefix(href, "#/flows?filter=host+"+jk.Hosts[0].Key) {
+		t.Errorf("jkflow host flows link %q, first host %s", href, jk.Hosts[0].Key)
+	}
+
 	// The exporters page lists the demo's exporters.
 	do("exporters", chromedp.Navigate(url+"#/exporters"))
 	wait("exporters", `document.querySelectorAll("#exporters tbody tr").length > 0`)
@@ -348,3 +387,52 @@ func TestDashboard(t *testing.T) {
 }
 
 func strconvQuote(s string) string { return strconv.Quote(s) }
+
+// jkflowConfig is a jkflow module for the demo's traffic: one direction,
+// the campus and the rest, with a scoreboard.
+const jkflowConfig = `
+scan:
+  report_classes: [jkflow]
+modules:
+  jkflow:
+    sites:
+      campus: [10.0.0.0/16, "2001:db8::/48"]
+    directions:
+      - name: campus_inet
+        from: [campus]
+        no_to: [campus]
+        total: true
+        scoreboard: {hosts: true, ports: true, top_n: 10}
+`
+
+// jkflowScan runs `flowscan scan` with the jkflow module over copies of
+// the demo's last flow files (the demo's own scan journaled the
+// originals), so that data/rrd/jkflow holds RRDs and a scoreboard.
+func jkflowScan(t *testing.T, bin, data string) {
+	t.Helper()
+	entries, err := flowfile.List(filepath.Join(data, "flows"))
+	if err != nil || len(entries) < 3 {
+		t.Fatalf("demo flow files: %d, %v", len(entries), err)
+	}
+	dir := t.TempDir()
+	for _, e := range entries[len(entries)-3:] {
+		b, err := os.ReadFile(e.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(e.Path)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(t.TempDir(), "jkflow.yaml")
+	if err := os.WriteFile(cfg, []byte(jkflowConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "scan", "--once", "--config", cfg, "--dir", dir, "--rrd-dir", filepath.Join(data, "rrd")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("flowscan scan (jkflow): %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(data, "rrd", "jkflow", "campus_inet", "scoreboard", "scoreboard.json")); err != nil {
+		t.Fatalf("no jkflow scoreboard after the scan: %v\n%s", err, out)
+	}
+}

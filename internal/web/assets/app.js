@@ -300,14 +300,27 @@ function hostLink(addr, name, extra) {
 }
 async function scoreboardView(params) {
   const m = main();
-  let kind = ["aggregate", "clickhouse", "current"].includes(params.get("kind")) ? params.get("kind") : "";
-  if (!kind) kind = !catalog.scoreboard && catalog.clickhouse ? "clickhouse" : "current";
+  const jkDirs = catalog.jkflow_scoreboards || [];
+  let kind = ["aggregate", "clickhouse", "current", "jkflow"].includes(params.get("kind")) ? params.get("kind") : "";
+  if (!kind) kind = catalog.scoreboard ? "current" : catalog.clickhouse ? "clickhouse" : jkDirs.length ? "jkflow" : "current";
   const q = new URLSearchParams({ kind });
   if (kind === "current" && params.get("page")) q.set("page", params.get("page"));
   const nav = el("div", { class: "controls" },
     el("button", { type: "button", class: kind === "current" ? "active" : "", id: "sb-current", onclick: () => setHash("scoreboard", new URLSearchParams({ kind: "current" })) }, "Latest"),
     el("button", { type: "button", class: kind === "aggregate" ? "active" : "", id: "sb-aggregate", disabled: !catalog.aggregate, onclick: () => setHash("scoreboard", new URLSearchParams({ kind: "aggregate" })) }, "Aggregate"),
-    catalog.clickhouse && el("button", { type: "button", class: kind === "clickhouse" ? "active" : "", id: "sb-clickhouse", onclick: () => setHash("scoreboard", new URLSearchParams({ kind: "clickhouse" })) }, "ClickHouse"));
+    catalog.clickhouse && el("button", { type: "button", class: kind === "clickhouse" ? "active" : "", id: "sb-clickhouse", onclick: () => setHash("scoreboard", new URLSearchParams({ kind: "clickhouse" })) }, "ClickHouse"),
+    jkDirs.length > 0 && el("button", { type: "button", class: kind === "jkflow" ? "active" : "", id: "sb-jkflow", onclick: () => setHash("scoreboard", new URLSearchParams({ kind: "jkflow" })) }, "jkflow"));
+  if (kind === "jkflow") {
+    // A direction of the jkflow module: its latest scoreboard.
+    if (!jkDirs.length) { m.replaceChildren(nav, el("p", { class: "note" }, "No jkflow scoreboard found.")); return; }
+    const direction = jkDirs.includes(params.get("direction")) ? params.get("direction") : jkDirs[0];
+    nav.append(el("label", {}, "direction ", el("select", { id: "sb-direction", "aria-label": "jkflow direction",
+      onchange: e => setHash("scoreboard", new URLSearchParams({ kind, direction: e.target.value })) },
+      jkDirs.map(d => el("option", { value: d, selected: d === direction }, d)))));
+    m.replaceChildren(nav, el("p", { class: "note" }, "Loading…"));
+    const page = await api("/api/v1/scoreboard?" + new URLSearchParams({ kind, direction }).toString());
+    return jkflowBoard(m, nav, page);
+  }
   if (kind === "clickhouse") {
     // A window (range buttons) and an exporter of the clickhouse module.
     const range = RANGES.slice(0, 8).includes(params.get("range")) ? params.get("range") : "1h";
@@ -352,6 +365,35 @@ async function scoreboardView(params) {
           flowsOn && el("td", {}, el("a", { class: "flows-link", href: flowsLink(h.address, flowsWindow), title: "the flows of " + h.address }, "flows"))))))));
   }
   m.replaceChildren(nav, el("h2", {}, page.title), el("p", { class: "note" }, info), boards);
+}
+
+// jkflowBoard shows a jkflow direction's latest scoreboard: top hosts and
+// ports by bytes in + out. Hosts link to their page and, like ports, to
+// the flow explorer over the file's interval (the filter comes with each line).
+function jkflowBoard(m, nav, page) {
+  const flowsOn = (catalog.flow_sources || []).length > 0;
+  const win = { from: String(Math.floor(Date.parse(page.start) / 1000)), to: String(Math.ceil(Date.parse(page.end) / 1000)) };
+  const explore = filter => "#/flows?" + new URLSearchParams(Object.assign({ filter }, win)).toString();
+  // Rates in and out, then the ranking's bytes (in + out) and the flows, split in a tooltip.
+  const cells = e => [el("td", {}, si(e.in_bits_per_second) + "b/s"), el("td", {}, si(e.out_bits_per_second) + "b/s"),
+    el("td", { title: `in ${e.in_bytes}, out ${e.out_bytes}` }, si(e.in_bytes + e.out_bytes) + "B"),
+    el("td", { title: `in ${e.in_flows}, out ${e.out_flows}` }, e.in_flows + e.out_flows)];
+  const table = (what, rows, first, last) => el("div", { class: "tablewrap" }, el("h3", {}, `Top ${rows.length} ${what} by bytes`),
+    el("table", { class: "board", id: "jk-" + what },
+      el("thead", {}, el("tr", {}, el("th", {}, "#"), el("th", { class: "l" }, what === "hosts" ? "host" : "port"),
+        ["in", "out", "bytes", "flows"].map(h => el("th", {}, h)), last && el("th", {}, ""))),
+      el("tbody", {}, rows.map(e => el("tr", { dataset: { key: e.key } }, el("td", {}, e.rank), el("td", { class: "l" }, first(e)), cells(e), last && el("td", {}, last(e)))))));
+  const hostCell = e => e.filter ? hostLink(e.key) : e.key;
+  const hostFlows = flowsOn && (e => e.filter ? el("a", { class: "flows-link", href: explore(e.filter), title: "the flows of " + e.key }, "flows") : "");
+  const portCell = e => flowsOn && e.filter ? el("a", { class: "port-link", href: explore(e.filter), title: e.filter }, e.key) : e.key;
+  const boards = el("div", { class: "boards" });
+  if (page.hosts.length) boards.append(table("hosts", page.hosts, hostCell, hostFlows));
+  if (page.ports.length) boards.append(table("ports", page.ports, portCell, null));
+  const info = `${page.file}: ${fmtTime(Date.parse(page.start) / 1000)} – ${fmtTime(Date.parse(page.end) / 1000)}; rates over ${Math.round(page.seconds)} s; ` +
+    "out: the direction's from side sent, in: it received";
+  m.replaceChildren(nav, el("h2", {}, "jkflow direction " + page.direction), el("p", { class: "note" }, info),
+    page.hosts.length || page.ports.length ? boards : el("p", { class: "note" }, "This scoreboard is empty."));
+  document.body.dataset.jkflowRows = String(page.hosts.length + page.ports.length);
 }
 
 async function hostView(params) {
