@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"iter"
 	"math/bits"
+	"unsafe"
 
 	"github.com/flowscan/flowscan/internal/flow"
 )
@@ -80,7 +81,8 @@ func unpackKey(p uint64, keys []KeyField, layout []packedField) Key {
 }
 
 // packedEntry is one slot of a packedTable: a key and its counters.
-// Flows is 0 in an empty slot.
+// Flows is 0 in an empty slot. Its size, 48 bytes, is built into
+// prefetch_amd64.s.
 type packedEntry struct {
 	key uint64
 	c   Counters
@@ -132,13 +134,20 @@ func (t *packedTable) add(recs []flow.Record, sel []int32, keys []uint64, homes 
 	homes = homes[:len(sel)]
 	keys = keys[:len(sel)]
 	slots := t.slots
-	var sum uint64
-	for j, k := range keys {
-		h := t.home(k)
-		homes[j] = uint32(h)
-		sum += slots[h].key
+	if hasPrefetch {
+		for j, k := range keys {
+			homes[j] = uint32(t.home(k))
+		}
+		prefetchEntries(unsafe.Pointer(&slots[0]), homes)
+	} else {
+		var sum uint64
+		for j, k := range keys {
+			h := t.home(k)
+			homes[j] = uint32(h)
+			sum += slots[h].key
+		}
+		t.touched += sum
 	}
-	t.touched += sum
 	mask := uint32(len(slots) - 1)
 	added := 0
 	for j, i := range sel {
@@ -293,3 +302,6 @@ func packAddrs(f field, recs []flow.Record, sel []int32, keys []uint64, skip []b
 // logSizeFor is the log2 of a slot count that holds n entries at most half
 // full.
 func logSizeFor(n int) int { return max(10, bits.Len(uint(2*n))) }
+
+// The entry size prefetch_amd64.s multiplies by.
+var _ [48]byte = [unsafe.Sizeof(packedEntry{})]byte{}
