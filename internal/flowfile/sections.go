@@ -704,7 +704,8 @@ func appendRawChunk(dst, chunk []byte) []byte {
 // Sampling: sampleStats estimates a chunk's entropy from every
 // sampleStride-th byte.
 const (
-	sampleStride = 4
+	sampleStride = 8
+	maxSamples   = 1024 // larger chunks are sampled with a longer stride
 	minSampled   = 1024 // smaller chunks go straight to huff0
 	// packSlack is how many bits per byte more than the estimated
 	// entropy bit-packing may cost and still be chosen over Huffman
@@ -722,7 +723,7 @@ const randomBits = 6.0
 
 // cLog2c[c] is c·log2(c), for the entropy estimate.
 var cLog2c = func() []float32 {
-	t := make([]float32, streamChunk/sampleStride+1)
+	t := make([]float32, maxSamples+1)
 	for c := 1; c < len(t); c++ {
 		t[c] = float32(float64(c) * math.Log2(float64(c)))
 	}
@@ -737,14 +738,15 @@ type sampleStats struct {
 	symbols  [17]byte
 }
 
-// take samples chunk. It costs a quarter of the histogram that huff0
-// would build before finding out that a random chunk does not compress
+// take samples chunk. It costs an eighth (or less) of the histogram that
+// huff0 would build before finding out that a random chunk does not compress
 // (and of the table and full encoding it pays when the data is just below
 // its own cut-off).
 func (st *sampleStats) take(chunk []byte) {
 	var hist [256]uint32
 	m := 0
-	for i := 0; i < len(chunk); i += sampleStride {
+	stride := max(sampleStride, (len(chunk)+maxSamples-1)/maxSamples)
+	for i := 0; i < len(chunk); i += stride {
 		hist[chunk[i]]++
 		m++
 	}

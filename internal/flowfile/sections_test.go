@@ -377,7 +377,7 @@ func TestPackedChunks(t *testing.T) {
 	}
 	// A byte the sample missed makes the encoder fall back to Huffman.
 	plane := make([]byte, 4096)
-	plane[1] = 9 // never sampled (every 4th byte is)
+	plane[1] = 9 // never sampled (every 8th byte is)
 	if out, ok := e.appendPacked(nil, plane, 1, &sampleStats{distinct: 1}); ok || len(out) != 0 {
 		t.Fatalf("packed a chunk with an unsampled byte: %v", ok)
 	}
