@@ -103,27 +103,36 @@ func (s *addrStats) add(a netip.Addr) {
 	}
 }
 
-// encodeStats is the result of the encoder's first pass over a block.
+// encodeStats is what the encoder needs to know about a block before it
+// lays out the planes: the block header summary and the bits that vary in
+// every column. Writer.Write gathers it while the records it copies are in
+// the CPU cache (reset, then add for every batch), so that the background
+// encoder reads each block only once; finish completes it.
 type encodeStats struct {
 	sum      blockSummary
 	maxStart int64
+	n        int
 	or, and  [numIntColumns]uint64
 	addrs    [numAddrColumns]addrStats
 }
 
-// scan makes one pass over recs (len > 0) for the block header summary and
-// the bits that vary in every column.
-func (st *encodeStats) scan(recs []flow.Record) {
-	st.sum = blockSummary{minStart: recs[0].Start, maxEnd: recs[0].End}
-	st.maxStart = recs[0].Start
+// reset empties st for a new block.
+func (st *encodeStats) reset() {
+	st.sum = blockSummary{minStart: math.MaxInt64, maxEnd: math.MinInt64}
+	st.maxStart = math.MinInt64
+	st.n = 0
 	for i := range st.or {
 		st.or[i], st.and[i] = 0, ^uint64(0)
 	}
 	for i := range st.addrs {
 		st.addrs[i].reset()
 	}
+}
+
+// add accounts for recs, the next records of the block.
+func (st *encodeStats) add(recs []flow.Record) {
 	or, and := &st.or, &st.and
-	var packets, bytes uint64
+	packets, bytes := st.sum.packets, st.sum.bytes
 	minStart, maxStart, maxEnd := st.sum.minStart, st.maxStart, st.sum.maxEnd
 	for i := range recs {
 		r := &recs[i]
@@ -155,6 +164,8 @@ func (st *encodeStats) scan(recs []flow.Record) {
 		and[colSrcAS] &= uint64(r.SrcAS)
 		or[colDstAS] |= uint64(r.DstAS)
 		and[colDstAS] &= uint64(r.DstAS)
+		// Ports and VLANs, and the one-byte fields, are accumulated
+		// together in the SrcPort and Proto slots until finish.
 		ports := uint64(r.SrcPort) | uint64(r.DstPort)<<16 | uint64(r.SrcVLAN)<<32 | uint64(r.DstVLAN)<<48
 		or[colSrcPort] |= ports
 		and[colSrcPort] &= ports
@@ -168,7 +179,14 @@ func (st *encodeStats) scan(recs []flow.Record) {
 		or[colDstMAC] |= m
 		and[colDstMAC] &= m
 	}
-	// Unpack the columns accumulated together.
+	st.sum = blockSummary{minStart: minStart, maxEnd: maxEnd, packets: packets, bytes: bytes}
+	st.maxStart = maxStart
+	st.n += len(recs)
+}
+
+// finish completes the statistics of a block of st.n (> 0) records.
+func (st *encodeStats) finish() {
+	or, and := &st.or, &st.and
 	orPorts, andPorts := or[colSrcPort], and[colSrcPort]
 	for k, col := range [4]int{colSrcPort, colDstPort, colSrcVLAN, colDstVLAN} {
 		or[col], and[col] = orPorts>>(16*k)&0xffff, andPorts>>(16*k)&0xffff
@@ -177,11 +195,9 @@ func (st *encodeStats) scan(recs []flow.Record) {
 	for k, col := range [5]int{colProto, colTOS, colTCPFlags, colSrcMask, colDstMask} {
 		or[col], and[col] = orSmall>>(8*k)&0xff, andSmall>>(8*k)&0xff
 	}
-	st.sum = blockSummary{minStart: minStart, maxEnd: maxEnd, packets: packets, bytes: bytes}
-	st.maxStart = maxStart
 	// Start is stored as Start-minStart: every plane up to its width may
 	// vary (unless all starts are equal, width 0).
-	or[colStart], and[colStart] = 1<<bits.Len64(uint64(maxStart-minStart))-1, 0
+	or[colStart], and[colStart] = 1<<bits.Len64(uint64(st.maxStart-st.sum.minStart))-1, 0
 }
 
 // planeRef is one byte plane of the encoder's scratch.
@@ -212,9 +228,26 @@ func (c *columnCodec) appendSections(dst []byte, recs []flow.Record) ([]byte, bl
 	if c.enc == nil {
 		c.enc = new(sectionEncoder)
 	}
+	c.enc.st.reset()
+	c.enc.st.add(recs)
+	return c.appendSectionsStats(dst, recs, &c.enc.st)
+}
+
+// appendSectionsStats is appendSections with the statistics of recs
+// gathered already (reset, then add over all of them; not finished); it
+// finishes them. Statistics of other records are ignored (recs are
+// scanned again): the plane layout depends on them.
+func (c *columnCodec) appendSectionsStats(dst []byte, recs []flow.Record, st *encodeStats) ([]byte, blockSummary, int) {
+	if c.enc == nil {
+		c.enc = new(sectionEncoder)
+	}
 	e := c.enc
-	st := &e.st
-	st.scan(recs)
+	if st.n != len(recs) {
+		st = &e.st
+		st.reset()
+		st.add(recs)
+	}
+	st.finish()
 	n := len(recs)
 	c.scratch(min(n, encodeRun))
 

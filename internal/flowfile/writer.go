@@ -104,7 +104,7 @@ type Writer struct {
 	curEnd     time.Time
 	curDropped uint64
 	dropLogged bool
-	buf        []flow.Record
+	buf        *recordBlock
 	bufOldest  time.Time
 	lastSync   time.Time
 	acc        map[ExporterKey]*ExporterStats
@@ -112,7 +112,7 @@ type Writer struct {
 	closed     bool
 
 	q          jobQueue
-	free       chan []flow.Record
+	free       chan *recordBlock
 	post       chan completedFile
 	workerDone chan struct{}
 	postDone   chan struct{}
@@ -160,9 +160,9 @@ const (
 type job struct {
 	kind      jobKind
 	file      *wfile
-	recs      []flow.Record
-	counted   bool // counts against QueueBlocks
-	sync      bool // write a meta block and fsync after the records
+	block     *recordBlock // records to write, nil for none
+	counted   bool         // counts against QueueBlocks
+	sync      bool         // write a meta block and fsync after the records
 	exporters []ExporterMeta
 	dropped   uint64
 	at        time.Time // flush time, or the end time for jobComplete
@@ -225,7 +225,7 @@ func NewWriter(cfg Config) (*Writer, error) {
 		cfg:        cfg,
 		log:        log.With("component", "flowfile"),
 		acc:        make(map[ExporterKey]*ExporterStats),
-		free:       make(chan []flow.Record, cfg.QueueBlocks+2),
+		free:       make(chan *recordBlock, cfg.QueueBlocks+2),
 		post:       make(chan completedFile, 16),
 		workerDone: make(chan struct{}),
 		postDone:   make(chan struct{}),
@@ -266,13 +266,18 @@ func (w *Writer) Write(recs []flow.Record) error {
 		w.rotateAligned(now)
 	}
 	for len(recs) > 0 {
-		if len(w.buf) == 0 {
+		b := w.buf
+		if len(b.recs) == 0 {
 			w.bufOldest = now
 		}
-		k := min(len(recs), w.cfg.BlockRecords-len(w.buf))
-		w.buf = append(w.buf, recs[:k]...)
+		k := min(len(recs), w.cfg.BlockRecords-len(b.recs))
+		at := len(b.recs)
+		b.recs = append(b.recs, recs[:k]...)
+		// While the copies are in the cache: what the encoder needs to
+		// know before it lays out the block.
+		b.st.add(b.recs[at:])
 		recs = recs[k:]
-		if len(w.buf) >= w.cfg.BlockRecords {
+		if len(b.recs) >= w.cfg.BlockRecords {
 			w.sendFull(now)
 		}
 	}
@@ -393,15 +398,15 @@ func (w *Writer) startFile(start, now time.Time) {
 func (w *Writer) completeCurrent(end time.Time, done chan error) {
 	j := job{kind: jobComplete, file: w.cur, exporters: exporterSnapshot(w.acc), dropped: w.curDropped,
 		at: end, enqueued: time.Now(), done: done}
-	if len(w.buf) > 0 {
-		j.recs = w.buf
+	if len(w.buf.recs) > 0 {
+		j.block = w.buf
 		w.buf = w.getBuf()
 	}
 	w.q.push(j)
 }
 
 func (w *Writer) sendFull(now time.Time) {
-	j := job{kind: jobData, file: w.cur, recs: w.buf, counted: true}
+	j := job{kind: jobData, file: w.cur, block: w.buf, counted: true}
 	sync := now.Sub(w.lastSync) >= w.cfg.FlushInterval
 	if sync {
 		j.sync, j.exporters, j.dropped, j.at = true, exporterSnapshot(w.acc), w.curDropped, now
@@ -413,8 +418,8 @@ func (w *Writer) sendFull(now time.Time) {
 		}
 		return
 	}
-	w.drop(len(w.buf))
-	w.buf = w.buf[:0]
+	w.drop(len(w.buf.recs))
+	w.buf.reset()
 }
 
 func (w *Writer) drop(n int) {
@@ -427,43 +432,58 @@ func (w *Writer) drop(n int) {
 }
 
 func (w *Writer) maybeFlush(now time.Time) {
-	due := len(w.buf) > 0 && now.Sub(w.bufOldest) >= w.cfg.FlushInterval ||
+	due := len(w.buf.recs) > 0 && now.Sub(w.bufOldest) >= w.cfg.FlushInterval ||
 		w.accDirty && now.Sub(w.lastSync) >= w.cfg.FlushInterval
 	if !due {
 		return
 	}
-	j := job{kind: jobData, file: w.cur, counted: len(w.buf) > 0, sync: true,
+	j := job{kind: jobData, file: w.cur, counted: len(w.buf.recs) > 0, sync: true,
 		exporters: exporterSnapshot(w.acc), dropped: w.curDropped, at: now}
-	if len(w.buf) > 0 {
+	if len(w.buf.recs) > 0 {
 		// Only a buffer that changes hands goes with the job: the
 		// background writer recycles what it gets, and an empty buffer
 		// the caller keeps filling must not land on the free list.
-		j.recs = w.buf
+		j.block = w.buf
 	}
 	if !w.q.push(j) {
 		return // queue full: keep buffering, try again later
 	}
-	if len(w.buf) > 0 {
+	if j.block != nil {
 		w.buf = w.getBuf()
 	}
 	w.lastSync, w.accDirty = now, false
 }
 
-func (w *Writer) getBuf() []flow.Record {
+// recordBlock is a block of records on its way to the background writer,
+// with the encoder's statistics of them, gathered by Write.
+type recordBlock struct {
+	recs []flow.Record
+	st   encodeStats
+}
+
+func (b *recordBlock) reset() {
+	b.recs = b.recs[:0]
+	b.st.reset()
+}
+
+func (w *Writer) getBuf() *recordBlock {
 	select {
 	case b := <-w.free:
-		return b[:0]
+		b.reset()
+		return b
 	default:
-		return make([]flow.Record, 0, w.cfg.BlockRecords)
+		b := &recordBlock{recs: make([]flow.Record, 0, w.cfg.BlockRecords)}
+		b.st.reset()
+		return b
 	}
 }
 
-func (w *Writer) putBuf(b []flow.Record) {
-	if cap(b) != w.cfg.BlockRecords {
+func (w *Writer) putBuf(b *recordBlock) {
+	if b == nil || cap(b.recs) != w.cfg.BlockRecords {
 		return
 	}
 	select {
-	case w.free <- b[:0]:
+	case w.free <- b:
 	default:
 	}
 }
@@ -570,16 +590,16 @@ func (w *Writer) process(j job) {
 	case jobOpen:
 		w.openFile(f)
 	case jobData:
-		w.writeRecords(f, j.recs)
-		w.putBuf(j.recs)
+		w.writeBlock(f, j.block)
+		w.putBuf(j.block)
 		if j.sync {
 			f.exporters, f.callerDropped = j.exporters, j.dropped
 			w.writeMeta(f, j.at, false)
 			w.syncFile(f)
 		}
 	case jobComplete:
-		w.writeRecords(f, j.recs)
-		w.putBuf(j.recs)
+		w.writeBlock(f, j.block)
+		w.putBuf(j.block)
 		f.exporters, f.callerDropped = j.exporters, j.dropped
 		path, m, err := w.complete(f, j.at)
 		if err == nil {
@@ -658,9 +678,17 @@ func (w *Writer) openFile(f *wfile) {
 	w.fail(f, "create", errors.New("no free file name"))
 }
 
-// writeRecords encodes recs as one data block (or several if the encoding
-// is too large) and appends it to f.
-func (w *Writer) writeRecords(f *wfile, recs []flow.Record) {
+// writeBlock writes the records of b (nil: none) to f.
+func (w *Writer) writeBlock(f *wfile, b *recordBlock) {
+	if b != nil {
+		w.writeRecords(f, b.recs, &b.st)
+	}
+}
+
+// writeRecords encodes recs, whose encoder statistics st holds (nil: not
+// gathered), as one data block (or several if the encoding is too large)
+// and appends it to f.
+func (w *Writer) writeRecords(f *wfile, recs []flow.Record, st *encodeStats) {
 	if len(recs) == 0 {
 		return
 	}
@@ -671,12 +699,16 @@ func (w *Writer) writeRecords(f *wfile, recs []flow.Record) {
 	var sum blockSummary
 	var rawLen int
 	// Encoded in place after room for the block header.
-	w.blk, sum, rawLen = w.codec.appendSections(w.blk[:blockHeaderLen], recs)
+	if st != nil {
+		w.blk, sum, rawLen = w.codec.appendSectionsStats(w.blk[:blockHeaderLen], recs, st)
+	} else {
+		w.blk, sum, rawLen = w.codec.appendSections(w.blk[:blockHeaderLen], recs)
+	}
 	payload := w.blk[blockHeaderLen:]
 	if len(payload) > maxRawLen || rawLen > maxRawLen {
 		half := len(recs) / 2
-		w.writeRecords(f, recs[:half])
-		w.writeRecords(f, recs[half:])
+		w.writeRecords(f, recs[:half], nil)
+		w.writeRecords(f, recs[half:], nil)
 		return
 	}
 	h := blockHeader{Type: BlockData, Codec: codecSections, Records: uint32(len(recs)), RawLen: uint32(rawLen),
