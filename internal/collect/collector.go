@@ -77,21 +77,24 @@ type Config struct {
 	Counters CounterSink
 }
 
-// CounterSink takes interface counters. Counters is called on the
-// pipeline goroutine and must not block or keep cs after it returns.
+// CounterSink takes interface counters. Counters is called with the
+// pipeline lock held (by a socket reader, one call at a time) and must not
+// block or keep cs after it returns.
 type CounterSink interface {
 	Counters(cs []decode.IfCounters)
 }
 
-// DatagramSink takes raw export datagrams. Datagram is called on the
-// pipeline goroutine and must not block or keep data after it returns
-// (copy it into a queue and count what a full queue drops).
+// DatagramSink takes raw export datagrams. Datagram is called with the
+// pipeline lock held (by a socket reader, one call at a time) and must not
+// block or keep data after it returns (copy it into a queue and count what
+// a full queue drops).
 type DatagramSink interface {
 	Datagram(src netip.AddrPort, data []byte)
 }
 
-// FlowSink takes decoded flows. Flows is called on the pipeline goroutine
-// and must not block or keep recs after it returns.
+// FlowSink takes decoded flows. Flows is called with the pipeline lock held
+// (by a socket reader, one call at a time) and must not block or keep recs
+// after it returns.
 type FlowSink interface {
 	Flows(recs []flow.Record)
 }

@@ -469,7 +469,7 @@ func TestIPv6AndRotate(t *testing.T) {
 }
 
 // sinkRecorder counts what the sinks are given; the collector calls sinks
-// on its pipeline goroutine and the test reads after stop.
+// under its pipeline lock and the test reads after stop.
 type sinkRecorder struct{ datagrams, flows int }
 
 func (s *sinkRecorder) Datagram(src netip.AddrPort, data []byte) { s.datagrams++ }
