@@ -209,7 +209,8 @@ type planeRef struct {
 // sectionEncoder holds the scratch space of the sections encoder.
 type sectionEncoder struct {
 	st       encodeStats
-	huff     huff0.Scratch
+	slots    [numSlots]*huffSlot
+	padded   []byte // a chunk and allBytes, to build a table from
 	planes   []byte
 	vals     []uint64 // a second run of values, to backfill planes
 	dicts    [numIntColumns]*valueDict
@@ -370,7 +371,7 @@ func (c *columnCodec) appendSectionsStats(dst []byte, recs []flow.Record, st *en
 		if a.kindsUniform {
 			dst = appendRLEStream(dst, a.firstKind, n)
 		} else {
-			dst = e.appendStream(dst, planes[o.kinds:o.kinds+n])
+			dst = e.appendStream(dst, planes[o.kinds:o.kinds+n], addrSlot(col, 0))
 		}
 		if a.n4 > 0 {
 			vary := a.or4 ^ a.and4
@@ -378,7 +379,7 @@ func (c *columnCodec) appendSectionsStats(dst []byte, recs []flow.Record, st *en
 				if byte(vary>>(8*p)) == 0 {
 					dst = appendRLEStream(dst, byte(a.and4>>(8*p)), a.n4)
 				} else {
-					dst = e.appendStream(dst, planes[o.p4+p*a.n4:o.p4+(p+1)*a.n4])
+					dst = e.appendStream(dst, planes[o.p4+p*a.n4:o.p4+(p+1)*a.n4], addrSlot(col, 1+p))
 				}
 			}
 		}
@@ -392,7 +393,7 @@ func (c *columnCodec) appendSectionsStats(dst []byte, recs []flow.Record, st *en
 				if byte((or^and)>>shift) == 0 {
 					dst = appendRLEStream(dst, byte(and>>shift), a.n6)
 				} else {
-					dst = e.appendStream(dst, planes[o.p6+p*a.n6:o.p6+(p+1)*a.n6])
+					dst = e.appendStream(dst, planes[o.p6+p*a.n6:o.p6+(p+1)*a.n6], addrSlot(col, 5+p))
 				}
 			}
 		}
@@ -416,16 +417,16 @@ func (c *columnCodec) appendSectionsStats(dst []byte, recs []flow.Record, st *en
 					dst = append(dst, byte(v>>(8*p)))
 				}
 			}
-			dst = e.appendStream(dst, planes[ic.idxOff:ic.idxOff+n])
+			dst = e.appendStream(dst, planes[ic.idxOff:ic.idxOff+n], intSlot(col, 8))
 			binary.LittleEndian.PutUint32(dst[table+4*(numAddrColumns+col):], uint32(len(dst)-start))
 			continue
 		}
 		dst = append(dst, byte(ic.width))
-		for _, ref := range ic.refs[:ic.width] {
+		for p, ref := range ic.refs[:ic.width] {
 			if ref.off < 0 {
 				dst = appendRLEStream(dst, byte(st.and[col]>>ref.shift), n)
 			} else {
-				dst = e.appendStream(dst, planes[ref.off:ref.off+n])
+				dst = e.appendStream(dst, planes[ref.off:ref.off+n], intSlot(col, p))
 			}
 		}
 		binary.LittleEndian.PutUint32(dst[table+4*(numAddrColumns+col):], uint32(len(dst)-start))
@@ -694,9 +695,7 @@ func appendRLEStream(dst []byte, b byte, size int) []byte {
 // appendStream appends plane as a stream: chunks of at most streamChunk
 // bytes, each Huffman-coded when that saves at least a sixteenth, stored
 // as one byte when all its bytes are equal, raw otherwise.
-func (e *sectionEncoder) appendStream(dst, plane []byte) []byte {
-	e.huff.Reuse = huff0.ReusePolicyNone
-	e.huff.WantLogLess = 4
+func (e *sectionEncoder) appendStream(dst, plane []byte, slot int) []byte {
 	for len(plane) > 0 {
 		chunk := plane[:min(len(plane), streamChunk)]
 		plane = plane[len(chunk):]
@@ -714,10 +713,11 @@ func (e *sectionEncoder) appendStream(dst, plane []byte) []byte {
 				}
 			}
 		}
-		out, _, err := huff0.Compress4X(chunk, &e.huff)
+		table, out, err := e.huffman(chunk, slot, sample.bits)
 		switch {
 		case err == nil:
-			dst = binary.AppendUvarint(dst, uint64(len(out))<<2|chunkHuff)
+			dst = binary.AppendUvarint(dst, uint64(len(table)+len(out))<<2|chunkHuff)
+			dst = append(dst, table...)
 			dst = append(dst, out...)
 		case errors.Is(err, huff0.ErrUseRLE):
 			dst = binary.AppendUvarint(dst, 1<<2|chunkRLE)
@@ -727,6 +727,76 @@ func (e *sectionEncoder) appendStream(dst, plane []byte) []byte {
 		}
 	}
 	return dst
+}
+
+// Stream slots: each plane of each column keeps its Huffman table from
+// block to block.
+const (
+	addrSlots = 1 + 4 + 16 // kinds, IPv4 planes, IPv6 planes
+	intSlots  = 8 + 1      // planes, dictionary indices
+	numSlots  = numAddrColumns*addrSlots + numIntColumns*intSlots
+)
+
+func addrSlot(col, stream int) int { return col*addrSlots + stream }
+func intSlot(col, plane int) int   { return numAddrColumns*addrSlots + col*intSlots + plane }
+
+// huffSlot is one plane's Huffman state across blocks: a table built for
+// every byte value (the plane's bytes plus one of each), which later
+// blocks reuse while it stays near the sampled entropy of their bytes.
+// Building a table costs about as much as coding the plane; the table is
+// still stored in every chunk, so blocks and sections stay independent.
+type huffSlot struct {
+	s     huff0.Scratch
+	table []byte // the serialized table s holds as its previous one
+	stale bool   // coded too far above the entropy: build anew
+}
+
+// allBytes holds every byte value once.
+var allBytes = func() (b [256]byte) {
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return b
+}()
+
+// huffman codes chunk with slot's table, building one first when there is
+// none or it no longer fits; it returns the table and the coded bytes, or
+// huff0's error (ErrUseRLE, or ErrIncompressible when coding does not save
+// a sixteenth). estBits is the sampled entropy in bits per byte (0: not
+// sampled).
+func (e *sectionEncoder) huffman(chunk []byte, slot int, estBits float32) (table, out []byte, err error) {
+	hs := e.slots[slot]
+	if hs == nil {
+		hs = &huffSlot{}
+		hs.s.WantLogLess = 4
+		e.slots[slot] = hs
+	}
+	if len(hs.table) > 0 && !hs.stale {
+		hs.s.Reuse = huff0.ReusePolicyMust
+		out, _, err = huff0.Compress4X(chunk, &hs.s)
+		if err == nil {
+			if estBits > 0 && float32(8*len(out)) > estBits*float32(len(chunk))*1.10+256 {
+				hs.stale = true // good enough for this block, not the next
+			}
+			return hs.table, out, nil
+		}
+		if errors.Is(err, huff0.ErrUseRLE) {
+			return nil, nil, err
+		}
+	}
+	e.padded = append(append(e.padded[:0], chunk...), allBytes[:]...)
+	hs.s.Reuse = huff0.ReusePolicyNone
+	hs.table, hs.stale = hs.table[:0], false
+	if _, _, err = huff0.Compress4X(e.padded, &hs.s); err != nil {
+		return nil, nil, err
+	}
+	hs.table = append(hs.table, hs.s.OutTable...)
+	hs.s.Reuse = huff0.ReusePolicyMust
+	out, _, err = huff0.Compress4X(chunk, &hs.s)
+	if err != nil {
+		return nil, nil, err
+	}
+	return hs.table, out, nil
 }
 
 func appendRawChunk(dst, chunk []byte) []byte {

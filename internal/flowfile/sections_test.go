@@ -360,7 +360,7 @@ func TestPackedChunks(t *testing.T) {
 					plane[i] = tc.symbols[rng.IntN(len(tc.symbols))]
 				}
 			}
-			stream := e.appendStream(nil, plane)
+			stream := e.appendStream(nil, plane, 0)
 			x, _ := binary.Uvarint(stream)
 			if packed := x&3 == chunkPack; packed != tc.wantPack {
 				t.Fatalf("chunk kind %d, want packed %v", x&3, tc.wantPack)
