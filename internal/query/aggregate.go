@@ -138,7 +138,11 @@ func newAggregator(keys []KeyField) *aggregator {
 	a := &aggregator{keys: keys, m: newKeyTable(keyWords(keys))}
 	if keys != nil {
 		if a.layout = packLayout(keys); a.layout != nil {
-			a.packed = newPackedTable(10)
+			if bits := packedBits(a.layout); bits <= maxDirectBits {
+				a.packed = newDirectTable(bits)
+			} else {
+				a.packed = newPackedTable(10)
+			}
 		}
 	}
 	return a

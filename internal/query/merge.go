@@ -38,7 +38,9 @@ func mergeParts(aggs []*aggregator, keys []KeyField, parts int) []*aggregator {
 	if len(aggs) == 1 {
 		return aggs
 	}
-	if parts <= 1 || most < minParallelGroups {
+	direct := len(aggs) > 0 && aggs[0].packed != nil && aggs[0].packed.direct
+	if parts <= 1 || most < minParallelGroups || direct {
+		// Direct tables (at most 64 Ki slots) merge slot by slot.
 		one := newAggregator(keys)
 		for _, a := range aggs {
 			one.merge(a)

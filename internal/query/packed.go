@@ -22,6 +22,19 @@ type packedField struct {
 	shift, width uint8
 }
 
+// maxDirectBits is the widest packed key (a port, a VLAN, two one-byte
+// fields) counted in a direct table: one slot per possible key, no hash.
+const maxDirectBits = 16
+
+// packedBits is the width of the packed keys of layout.
+func packedBits(layout []packedField) int {
+	if len(layout) == 0 {
+		return 0
+	}
+	last := layout[len(layout)-1]
+	return int(last.shift) + int(last.width)
+}
+
 // packLayout places the key fields in a packed key, or is nil when they
 // need more than 64 bits.
 func packLayout(keys []KeyField) []packedField {
@@ -96,9 +109,20 @@ type packedTable struct {
 	// unmaps it.
 	mem   []byte
 	shift uint8 // 64 - log2(len(slots))
+	// direct tables have a slot for every key (see newDirectTable).
+	direct bool
 	n     int
 	// touched sums the keys add read ahead, so that those loads are kept.
 	touched uint64
+}
+
+// newDirectTable returns a table of one slot per key of up to bits bits
+// (at most maxDirectBits): a key's slot is the key itself, so a table
+// never probes, collides or grows.
+func newDirectTable(bits int) *packedTable {
+	t := &packedTable{direct: true}
+	t.slots, t.mem = mapEntries(1 << bits)
+	return t
 }
 
 func newPackedTable(logSize int) *packedTable {
@@ -114,7 +138,12 @@ func (t *packedTable) release() {
 }
 
 // home is the first slot probed for key k.
-func (t *packedTable) home(k uint64) uint64 { return (k * 0x9E3779B97F4A7C15) >> t.shift }
+func (t *packedTable) home(k uint64) uint64 {
+	if t.direct {
+		return k
+	}
+	return (k * 0x9E3779B97F4A7C15) >> t.shift
+}
 
 // add counts the flows recs[sel[j]] under keys[j]. When the table has
 // room for every key being new, it first reads the home slot of every
@@ -122,7 +151,7 @@ func (t *packedTable) home(k uint64) uint64 { return (k * 0x9E3779B97F4A7C15) >>
 // overlap; the counting that follows then mostly finds its slots in the
 // cache, and needs no growth check. homes is scratch space of len(sel).
 func (t *packedTable) add(recs []flow.Record, sel []int32, keys []uint64, homes []uint32) {
-	if 2*(t.n+len(sel)) > len(t.slots) {
+	if !t.direct && 2*(t.n+len(sel)) > len(t.slots) {
 		// Maybe not room for all: one at a time, growing as needed (a
 		// small table stays small while few keys are new).
 		for j, i := range sel {
@@ -184,7 +213,7 @@ func (t *packedTable) merge(k uint64, c *Counters) {
 			e.key = k
 			e.c = *c
 			t.n++
-			if 2*t.n > len(t.slots) {
+			if !t.direct && 2*t.n > len(t.slots) {
 				t.grow()
 			}
 			return

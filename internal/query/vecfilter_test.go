@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -134,18 +135,30 @@ func TestPackedKeysMatchMakeKey(t *testing.T) {
 	}
 }
 
-// TestPackedTable checks the packed table against a Go map across growth
-// and merging.
+// TestPackedTable checks the packed table, hashed and direct, against a
+// Go map across growth and merging.
 func TestPackedTable(t *testing.T) {
+	for _, direct := range []bool{false, true} {
+		t.Run(fmt.Sprintf("direct=%v", direct), func(t *testing.T) { testPackedTable(t, direct) })
+	}
+}
+
+func testPackedTable(t *testing.T, direct bool) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	recs := make([]flow.Record, 1)
 	sel := []int32{0}
 	want := map[uint64]Counters{}
 	a, b := newPackedTable(10), newPackedTable(10)
+	if direct {
+		a, b = newDirectTable(16), newDirectTable(16)
+	}
 	defer a.release()
 	defer b.release()
 	for i := range 200_000 {
 		k := rng.Uint64N(uint64(1 + i/4))
+		if direct {
+			k &= 0xffff
+		}
 		if i%7 == 0 {
 			k = 0 // the zero key is a key like any other
 		}
