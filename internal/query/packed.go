@@ -111,7 +111,7 @@ type packedTable struct {
 	shift uint8 // 64 - log2(len(slots))
 	// direct tables have a slot for every key (see newDirectTable).
 	direct bool
-	n     int
+	n      int
 	// touched sums the keys add read ahead, so that those loads are kept.
 	touched uint64
 }
