@@ -24,8 +24,9 @@
 // and evaluate the filter a run of records at a time (one loop per
 // predicate over a selection). Aggregations count into one table per
 // worker: keys that fit in 64 bits (IPv4 addresses, ports, AS numbers)
-// packed into an open-addressing table with inline counters, the others
-// (IPv6) into a general one. The tables are merged and ranked in parallel,
+// packed into an open-addressing table with inline counters (a direct
+// table, one slot per key, for keys of up to 16 bits), the others (IPv6)
+// into a general one. The tables are merged and ranked in parallel,
 // one part of the key space per worker, and the top N chosen with heaps.
 // A summary without a filter reads the blocks' stored totals. Flows keeps
 // archive order: workers read ahead and results are handed over unit by
