@@ -112,7 +112,8 @@ type packedTable struct {
 	// direct tables have a slot for every key (see newDirectTable).
 	direct bool
 	n      int
-	// touched sums the keys add read ahead, so that those loads are kept.
+	// touched sums the keys add read ahead (without prefetching), so
+	// that those loads are kept.
 	touched uint64
 }
 
@@ -125,6 +126,7 @@ func newDirectTable(bits int) *packedTable {
 	return t
 }
 
+// newPackedTable returns an empty hashed table of 1<<logSize slots.
 func newPackedTable(logSize int) *packedTable {
 	t := &packedTable{shift: uint8(64 - logSize)}
 	t.slots, t.mem = mapEntries(1 << logSize)
@@ -146,10 +148,11 @@ func (t *packedTable) home(k uint64) uint64 {
 }
 
 // add counts the flows recs[sel[j]] under keys[j]. When the table has
-// room for every key being new, it first reads the home slot of every
-// key, loads that do not depend on each other, so that their cache misses
-// overlap; the counting that follows then mostly finds its slots in the
-// cache, and needs no growth check. homes is scratch space of len(sel).
+// room for every key being new, it first prefetches the home slot of
+// every key (or, without a prefetch instruction, reads it: loads that do
+// not depend on each other), so that their cache misses overlap; the
+// counting that follows then mostly finds its slots in the cache, and
+// needs no growth check. homes is scratch space of len(sel).
 func (t *packedTable) add(recs []flow.Record, sel []int32, keys []uint64, homes []uint32) {
 	if !t.direct && 2*(t.n+len(sel)) > len(t.slots) {
 		// Maybe not room for all: one at a time, growing as needed (a
