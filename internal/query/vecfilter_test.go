@@ -454,3 +454,28 @@ func TestListDir(t *testing.T) {
 		t.Fatal("a missing directory listed without error")
 	}
 }
+
+// BenchmarkSelectRun evaluates filters a run of scanRecords records at a
+// time (chained and general programs), as the workers do.
+func BenchmarkSelectRun(b *testing.B) {
+	recs := variedFlows(scanRecords, testBase.UnixMilli())
+	for _, expr := range []string{
+		"proto tcp and dst port 443",
+		"net 10.0.0.0/8 and not dst port in [22 53 80 443] and bytes > 1M",
+		"(src host 10.0.1.2 or dst net 2001:db8::/32) and bps > 10K",
+	} {
+		b.Run(expr, func(b *testing.B) {
+			f := MustCompile(expr)
+			var s runScratch
+			sel := make([]int32, len(recs))
+			b.ReportAllocs()
+			for b.Loop() {
+				for i := range sel {
+					sel[i] = int32(i)
+				}
+				f.selectRun(recs, sel, &s)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(recs)), "ns/flow")
+		})
+	}
+}
