@@ -1,6 +1,9 @@
 package query
 
 import (
+	"encoding/binary"
+	"net/netip"
+
 	"github.com/flowscan/flowscan/internal/flow"
 )
 
@@ -257,16 +260,36 @@ func compareEither(op cmpOp, x uint64, a, b []uint64, res []uint8) {
 }
 
 // evalPrefix sets (or with or, ors into) res[j] whether field f of
-// recs[idx[j]] lies in p's prefix.
+// recs[idx[j]] lies in p's prefix, with one loop per field.
 func (p *pred) evalPrefix(f field, recs []flow.Record, idx []int32, res []uint8, or bool) {
-	for j, i := range idx {
-		m := b2u(p.prefixMatch(addrField(&recs[i], f)))
-		if or {
-			res[j] |= m
-		} else {
-			res[j] = m
+	var m uint8
+	switch f {
+	case fieldSrcAddr:
+		for j, i := range idx {
+			m = b2u(p.addrMatch(recs[i].SrcAddr))
+			res[j] = m | res[j]&b2u(or)
+		}
+	case fieldDstAddr:
+		for j, i := range idx {
+			m = b2u(p.addrMatch(recs[i].DstAddr))
+			res[j] = m | res[j]&b2u(or)
+		}
+	default:
+		for j, i := range idx {
+			m = b2u(p.addrMatch(addrField(&recs[i], f)))
+			res[j] = m | res[j]&b2u(or)
 		}
 	}
+}
+
+// addrMatch is prefixMatch with a short path for an IPv4 address and an
+// IPv4 prefix, the common case.
+func (p *pred) addrMatch(a netip.Addr) bool {
+	if p.is4 && a.Is4() {
+		b := a.As4()
+		return uint64(binary.BigEndian.Uint32(b[:]))&p.mlo == p.lo
+	}
+	return p.prefixMatch(a)
 }
 
 // extractNum sets out[j] to numeric field f of recs[idx[j]] (as numValue),
