@@ -350,7 +350,11 @@ async function scoreboardView(params) {
   // The explorer's window for a host: the scoreboard page's, or its range.
   const fsrc = catalog.flow_sources || [];
   const flowsOn = fsrc.length > 0;
-  const flowsWindow = kind === "current" ? { from: String(Math.floor(Date.parse(page.start) / 1000)), to: String(Math.ceil(Date.parse(page.end) / 1000)) }
+  // A scoreboard counts the flows of one file, which started up to an
+  // active timeout before it: the explorer's window (by flow start) opens
+  // that much earlier (5 minutes, or the file's length if longer).
+  const pageFrom = Math.floor(Date.parse(page.start) / 1000), pageTo = Math.ceil(Date.parse(page.end) / 1000);
+  const flowsWindow = kind === "current" ? { from: String(pageFrom - Math.max(300, pageTo - pageFrom)), to: String(pageTo) }
     : kind === "clickhouse" ? { range: q.get("range") } : { range: "1d" };
   if (kind === "clickhouse" && fsrc.includes("clickhouse")) flowsWindow.source = "clickhouse";
   const rate = { bytes: ["bits_per_second", "b/s"], packets: ["packets_per_second", "p/s"], flows: ["flows_per_second", "f/s"] };
