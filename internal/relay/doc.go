@@ -31,5 +31,5 @@
 // WriteMetrics).
 //
 // Receiver is the relay command's own socket reader (recvmmsg, 64
-// datagrams per call, SO_RXQ_OVFL drop counts).
+// datagrams per call, kernel drop counts).
 package relay
