@@ -32,6 +32,7 @@ type clickhouseFlags struct {
 	spoolDir  string
 	spoolMax  string
 	batchRows int
+	senders   int
 }
 
 // register defines --clickhouse and --clickhouse-cluster (and, when
@@ -43,6 +44,7 @@ func (f *clickhouseFlags) register(fs *flag.FlagSet, withSpool bool) {
 		fs.StringVar(&f.spoolDir, "clickhouse-spool", "", "`DIR` keeping batches while ClickHouse is unreachable (default STATE-DIR/clickhouse-spool)")
 		fs.StringVar(&f.spoolMax, "clickhouse-spool-max", "1GiB", "most `SIZE` the spool may take; batches beyond it are dropped and counted")
 		fs.IntVar(&f.batchRows, "clickhouse-batch-rows", 0, "most flows per INSERT (default 262144, at most 1048576)")
+		fs.IntVar(&f.senders, "clickhouse-senders", 1, "concurrent INSERTs per shard; more use more server cores, but after a server crash the views may need `clickhouse rebuild`")
 	}
 }
 
@@ -70,6 +72,9 @@ func (f *clickhouseFlags) merge(fs *flag.FlagSet, cfg *config.Config) {
 	}
 	if !set["clickhouse-batch-rows"] && c.BatchRows > 0 {
 		f.batchRows = c.BatchRows
+	}
+	if !set["clickhouse-senders"] && c.Senders > 0 {
+		f.senders = c.Senders
 	}
 }
 
@@ -122,7 +127,7 @@ func (f *clickhouseFlags) sink(cfg *config.Config, stateDir string, logger *slog
 	if err != nil {
 		return nil, fmt.Errorf("--clickhouse-spool-max: %w", err)
 	}
-	sc := clickhouse.SinkConfig{Shards: clients, Schema: schema, SpoolDir: spool, SpoolMax: max, BatchRows: f.batchRows, Logger: logger}
+	sc := clickhouse.SinkConfig{Shards: clients, Schema: schema, SpoolDir: spool, SpoolMax: max, BatchRows: f.batchRows, SendersPerShard: f.senders, Logger: logger}
 	return clickhouse.NewSink(sc)
 }
 

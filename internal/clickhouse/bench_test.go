@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -29,31 +30,36 @@ func BenchmarkAppendRow(b *testing.B) {
 // same two cores, the server included).
 func BenchmarkSinkIntoClickHouse(b *testing.B) {
 	srv := chtest.Start(b)
-	c, _ := NewClient(srv.URL("bench"))
-	if _, err := (&Schema{Database: "bench"}).Migrate(context.Background(), c); err != nil {
-		b.Fatal(err)
+	for _, senders := range []int{1, 2} {
+		b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) {
+			db := fmt.Sprintf("bench%d", senders)
+			c, _ := NewClient(srv.URL(db))
+			if _, err := (&Schema{Database: db}).Migrate(context.Background(), c); err != nil {
+				b.Fatal(err)
+			}
+			recs := testFlows(10, 4096, time.Now())
+			s, err := NewSink(SinkConfig{Shards: []*Client{c}, SpoolDir: b.TempDir(), Schema: &Schema{Database: db},
+				SendersPerShard: senders, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			start := time.Now()
+			n := 0
+			for n < b.N {
+				k := min(1024, b.N-n)
+				off := n % len(recs)
+				k = min(k, len(recs)-off)
+				s.Flows(recs[off : off+k])
+				n += k
+			}
+			s.Close(10 * time.Minute)
+			el := time.Since(start)
+			st := s.Stats()
+			if st.Rows != uint64(b.N) {
+				b.Fatalf("inserted %d of %d flows (stats %+v)", st.Rows, b.N, st)
+			}
+			b.ReportMetric(float64(b.N)/el.Seconds(), "flows/s")
+		})
 	}
-	recs := testFlows(10, 4096, time.Now())
-	s, err := NewSink(SinkConfig{Shards: []*Client{c}, SpoolDir: b.TempDir(), Schema: &Schema{Database: "bench"},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	start := time.Now()
-	n := 0
-	for n < b.N {
-		k := min(1024, b.N-n)
-		off := n % len(recs)
-		k = min(k, len(recs)-off)
-		s.Flows(recs[off : off+k])
-		n += k
-	}
-	s.Close(10 * time.Minute)
-	el := time.Since(start)
-	st := s.Stats()
-	if st.Rows != uint64(b.N) {
-		b.Fatalf("inserted %d of %d flows (stats %+v)", st.Rows, b.N, st)
-	}
-	b.ReportMetric(float64(b.N)/el.Seconds(), "flows/s")
 }

@@ -37,6 +37,13 @@ type SinkConfig struct {
 	// MemoryBatches is how many sealed batches wait in memory before new
 	// ones go straight to the spool (default 6).
 	MemoryBatches int
+	// SendersPerShard is how many INSERTs run at once per shard (default
+	// 1). More use more of the server's cores, but then a server crash
+	// can leave several of this collector's batches in doubt at once, and
+	// the consolidated tables of those hours may need `flowscan
+	// clickhouse rebuild` (the sink logs it); batches start in order but
+	// may finish out of order.
+	SendersPerShard int
 	// Timeout bounds one INSERT (default 60 s).
 	Timeout time.Duration
 	// Logger receives errors and state changes (default slog.Default).
@@ -127,6 +134,9 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = time.Minute
+	}
+	if cfg.SendersPerShard <= 0 {
+		cfg.SendersPerShard = 1
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -391,11 +401,13 @@ func (s *Sink) run() {
 	defer close(s.done)
 	var wg sync.WaitGroup
 	for i := range s.cfg.Shards {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.sender(i)
-		}()
+		for range s.cfg.SendersPerShard {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.sender(i)
+			}()
+		}
 	}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
@@ -419,9 +431,9 @@ func (s *Sink) run() {
 }
 
 // sender sends the batches of one shard, one at a time and oldest first,
-// until the sink closes. One INSERT at a time per shard keeps a crash of
-// the server from leaving more than one batch of this collector in doubt
-// (see repairViews).
+// until the sink closes. With one sender per shard (the default), a crash
+// of the server leaves at most one batch of this collector in doubt,
+// which repairViews can attribute.
 func (s *Sink) sender(shard int) {
 	backoff := time.Duration(0)
 	for {

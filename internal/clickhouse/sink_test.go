@@ -71,9 +71,13 @@ func tableTotals(t *testing.T, c *Client, table string) totals {
 }
 
 func newTestSink(t *testing.T, c *Client, spool string, batchRows int) *Sink {
+	return newTestSinkSenders(t, c, spool, batchRows, 1)
+}
+
+func newTestSinkSenders(t *testing.T, c *Client, spool string, batchRows, senders int) *Sink {
 	t.Helper()
 	s, err := NewSink(SinkConfig{Shards: []*Client{c}, Schema: &Schema{Database: c.Database}, SpoolDir: spool,
-		BatchRows: batchRows, FlushInterval: 200 * time.Millisecond,
+		BatchRows: batchRows, FlushInterval: 200 * time.Millisecond, SendersPerShard: senders,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
@@ -90,12 +94,20 @@ func initSchema(t *testing.T, c *Client) {
 
 func TestSinkTotalsInEveryTable(t *testing.T) {
 	srv := chtest.Start(t)
-	c, err := NewClient(srv.URL("fs"))
+	for _, senders := range []int{1, 3} {
+		t.Run(fmt.Sprintf("senders=%d", senders), func(t *testing.T) {
+			testSinkTotals(t, srv, senders)
+		})
+	}
+}
+
+func testSinkTotals(t *testing.T, srv *chtest.Server, senders int) {
+	c, err := NewClient(srv.URL(fmt.Sprintf("fs%d", senders)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	initSchema(t, c)
-	s := newTestSink(t, c, t.TempDir(), 5000)
+	s := newTestSinkSenders(t, c, t.TempDir(), 5000, senders)
 	recs := testFlows(1, 23456, time.Now())
 	for i := 0; i < len(recs); i += 1000 {
 		s.Flows(recs[i:min(i+1000, len(recs))])

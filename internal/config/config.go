@@ -100,6 +100,8 @@ type ClickHouse struct {
 	SpoolMax string `yaml:"spool_max"`
 	// BatchRows is the most flows per INSERT (default 262144).
 	BatchRows int `yaml:"batch_rows"`
+	// Senders is how many INSERTs run at once per shard (default 1).
+	Senders int `yaml:"senders"`
 	// TTL is each table's retention: keys flows, flows_1m, flows_5m,
 	// flows_1h.
 	TTL map[string]Duration `yaml:"ttl"`
