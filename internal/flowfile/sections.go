@@ -211,6 +211,7 @@ type sectionEncoder struct {
 	st       encodeStats
 	slots    [numSlots]*huffSlot
 	padded   []byte // a chunk and allBytes, to build a table from
+	huffOut  []byte // the writer's own Huffman coder's output
 	planes   []byte
 	vals     []uint64 // a second run of values, to backfill planes
 	dicts    [numIntColumns]*valueDict
@@ -713,7 +714,7 @@ func (e *sectionEncoder) appendStream(dst, plane []byte, slot int) []byte {
 				}
 			}
 		}
-		table, out, err := e.huffman(chunk, slot, sample.bits)
+		table, out, err := e.huffman(chunk, slot, &sample)
 		switch {
 		case err == nil:
 			dst = binary.AppendUvarint(dst, uint64(len(table)+len(out))<<2|chunkHuff)
@@ -747,8 +748,9 @@ func intSlot(col, plane int) int   { return numAddrColumns*addrSlots + col*intSl
 // still stored in every chunk, so blocks and sections stay independent.
 type huffSlot struct {
 	s     huff0.Scratch
-	table []byte // the serialized table s holds as its previous one
-	stale bool   // coded too far above the entropy: build anew
+	table []byte   // the serialized table s holds as its previous one
+	code  huffCode // the same table for the writer's own coder
+	stale bool     // coded too far above the entropy: build anew
 }
 
 // allBytes holds every byte value once.
@@ -762,41 +764,70 @@ var allBytes = func() (b [256]byte) {
 // huffman codes chunk with slot's table, building one first when there is
 // none or it no longer fits; it returns the table and the coded bytes, or
 // huff0's error (ErrUseRLE, or ErrIncompressible when coding does not save
-// a sixteenth). estBits is the sampled entropy in bits per byte (0: not
-// sampled).
-func (e *sectionEncoder) huffman(chunk []byte, slot int, estBits float32) (table, out []byte, err error) {
+// a sixteenth). sample is what sampling the chunk found (zero: not
+// sampled). A sampled chunk of more than one byte value is coded with the
+// writer's own coder (huffenc.go), which skips huff0's byte counting.
+func (e *sectionEncoder) huffman(chunk []byte, slot int, sample *sampleStats) (table, out []byte, err error) {
 	hs := e.slots[slot]
 	if hs == nil {
 		hs = &huffSlot{}
 		hs.s.WantLogLess = 4
 		e.slots[slot] = hs
 	}
+	estBits := sample.bits
+	own := sample.distinct > 1 && len(chunk) >= minSampled
+	wantSize := len(chunk) - len(chunk)>>hs.s.WantLogLess
 	if len(hs.table) > 0 && !hs.stale {
-		hs.s.Reuse = huff0.ReusePolicyMust
-		out, _, err = huff0.Compress4X(chunk, &hs.s)
-		if err == nil {
-			if estBits > 0 && float32(8*len(out)) > estBits*float32(len(chunk))*1.10+256 {
-				hs.stale = true // good enough for this block, not the next
+		if own && hs.code.ok {
+			out = hs.code.append4X(e.huffOut[:0], chunk)
+			e.huffOut = out
+			if len(out) < wantSize {
+				hs.checkDrift(len(out), len(chunk), estBits)
+				return hs.table, out, nil
 			}
-			return hs.table, out, nil
-		}
-		if errors.Is(err, huff0.ErrUseRLE) {
-			return nil, nil, err
+		} else {
+			hs.s.Reuse = huff0.ReusePolicyMust
+			out, _, err = huff0.Compress4X(chunk, &hs.s)
+			if err == nil {
+				hs.checkDrift(len(out), len(chunk), estBits)
+				return hs.table, out, nil
+			}
+			if errors.Is(err, huff0.ErrUseRLE) {
+				return nil, nil, err
+			}
 		}
 	}
 	e.padded = append(append(e.padded[:0], chunk...), allBytes[:]...)
 	hs.s.Reuse = huff0.ReusePolicyNone
-	hs.table, hs.stale = hs.table[:0], false
+	hs.table, hs.stale, hs.code.ok = hs.table[:0], false, false
 	if _, _, err = huff0.Compress4X(e.padded, &hs.s); err != nil {
 		return nil, nil, err
 	}
 	hs.table = append(hs.table, hs.s.OutTable...)
+	hs.code.fromScratch(&hs.s)
+	if own && hs.code.ok {
+		out = hs.code.append4X(e.huffOut[:0], chunk)
+		e.huffOut = out
+		if len(out) >= wantSize {
+			return nil, nil, huff0.ErrIncompressible
+		}
+		return hs.table, out, nil
+	}
 	hs.s.Reuse = huff0.ReusePolicyMust
 	out, _, err = huff0.Compress4X(chunk, &hs.s)
 	if err != nil {
 		return nil, nil, err
 	}
 	return hs.table, out, nil
+}
+
+// checkDrift marks the slot's table stale when coding n bytes took coded
+// bytes more than 10 % above the sampled entropy estBits (0: not
+// sampled): good enough for this block, not for the next.
+func (hs *huffSlot) checkDrift(coded, n int, estBits float32) {
+	if estBits > 0 && float32(8*coded) > estBits*float32(n)*1.10+256 {
+		hs.stale = true
+	}
 }
 
 func appendRawChunk(dst, chunk []byte) []byte {
