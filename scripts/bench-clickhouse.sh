@@ -7,6 +7,7 @@
 #
 #   scripts/bench-clickhouse.sh                  # 3 M IPFIX flows at 1 M flows/s
 #   COUNT=5000000 RATE=0 FORMAT=v5 scripts/bench-clickhouse.sh   # RATE=0: flat out
+#   SENDERS=2 scripts/bench-clickhouse.sh        # two INSERTs at once
 #
 # Needs clickhouse-server (apt install clickhouse-server) and a built ./flowscan
 # (make build). It starts a private server on free loopback ports with its own
@@ -15,6 +16,7 @@ set -euo pipefail
 COUNT=${COUNT:-3000000}
 RATE=${RATE:-1000000}
 FORMAT=${FORMAT:-ipfix}
+SENDERS=${SENDERS:-1}
 BIN=${FLOWSCAN:-./flowscan}
 CH=/usr/sbin/clickhouse-server
 [ -x "$CH" ] || { echo "clickhouse-server not installed (apt install clickhouse-server)" >&2; exit 1; }
@@ -104,7 +106,7 @@ run() { # run NAME EXTRA-ARGS...: prints "name flows cpu_s"
 
 echo "collector: $COUNT $FORMAT flows at ${RATE:-flat out} flows/s (0 = flat out), twice"
 read -r _ n0 cpu0 _ < <(run files)
-read -r _ n1 cpu1 el1 < <(run clickhouse --clickhouse "$URL")
+read -r _ n1 cpu1 el1 < <(run clickhouse --clickhouse "$URL" --clickhouse-senders "$SENDERS")
 rows=$(chq "SELECT count() FROM bench.flows")
 awk -v n0="$n0" -v c0="$cpu0" -v n1="$n1" -v c1="$cpu1" -v rows="$rows" -v el="$el1" 'BEGIN {
 	printf "%-26s %10s %12s\n", "collector", "flows", "cpu ns/flow"
