@@ -306,9 +306,14 @@ func (c *columnCodec) appendSectionsStats(dst []byte, recs []flow.Record, st *en
 	for lo := 0; lo < n; lo += encodeRun {
 		run := recs[lo:min(lo+encodeRun, n)]
 		for col := range numAddrColumns {
+			a := &st.addrs[col]
+			if a.kindsUniform && a.n6 == 0 && (a.n4 == 0 || a.or4 == a.and4) {
+				// One kind and no varying plane (one exporter, no next
+				// hop): every stream is a repeated byte.
+				continue
+			}
 			addrs := c.addrs[:len(run)]
 			extractAddrs(addrs, run, col)
-			a := &st.addrs[col]
 			o := &e.addrOff[col]
 			kinds := planes[o.kinds+lo : o.kinds+lo+len(run)]
 			p4 := planes[o.p4 : o.p4+4*a.n4]
@@ -751,6 +756,12 @@ type huffSlot struct {
 	table []byte   // the serialized table s holds as its previous one
 	code  huffCode // the same table for the writer's own coder
 	stale bool     // coded too far above the entropy: build anew
+	// bias is how much more than the sampled entropy the table took when
+	// it was built (at least 1): a sample of a plane of many byte values
+	// misses the rare ones and underestimates its entropy, and drift is
+	// measured against the estimate corrected by it, so that such a plane
+	// does not build a table for every block.
+	bias float32
 }
 
 // allBytes holds every byte value once.
@@ -805,11 +816,15 @@ func (e *sectionEncoder) huffman(chunk []byte, slot int, sample *sampleStats) (t
 	}
 	hs.table = append(hs.table, hs.s.OutTable...)
 	hs.code.fromScratch(&hs.s)
+	hs.bias = 1
 	if own && hs.code.ok {
 		out = hs.code.append4X(e.huffOut[:0], chunk)
 		e.huffOut = out
 		if len(out) >= wantSize {
 			return nil, nil, huff0.ErrIncompressible
+		}
+		if estBits > 0 {
+			hs.bias = min(max(float32(8*len(out))/(estBits*float32(len(chunk))), 1), maxDriftBias)
 		}
 		return hs.table, out, nil
 	}
@@ -821,11 +836,15 @@ func (e *sectionEncoder) huffman(chunk []byte, slot int, sample *sampleStats) (t
 	return hs.table, out, nil
 }
 
+// maxDriftBias bounds huffSlot.bias.
+const maxDriftBias = 1.5
+
 // checkDrift marks the slot's table stale when coding n bytes took coded
-// bytes more than 10 % above the sampled entropy estBits (0: not
-// sampled): good enough for this block, not for the next.
+// bytes more than 10 % above the sampled entropy estBits (0: not sampled),
+// corrected by the slot's bias: good enough for this block, not for the
+// next.
 func (hs *huffSlot) checkDrift(coded, n int, estBits float32) {
-	if estBits > 0 && float32(8*coded) > estBits*float32(n)*1.10+256 {
+	if estBits > 0 && float32(8*coded) > estBits*max(hs.bias, 1)*float32(n)*1.10+256 {
 		hs.stale = true
 	}
 }
