@@ -9,6 +9,7 @@ package flowfile
 // got out of these planes, at a fraction of its cost.
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -786,7 +787,11 @@ func (e *sectionEncoder) huffman(chunk []byte, slot int, sample *sampleStats) (t
 		e.slots[slot] = hs
 	}
 	estBits := sample.bits
-	own := sample.distinct > 1 && len(chunk) >= minSampled
+	// The own coder needs a chunk of more than one byte value: sampled
+	// with several, or too short to sample and not one repeated byte
+	// (which the kept table could code, but a repeat chunk stores in one).
+	own := sample.distinct > 1 ||
+		sample.distinct == 0 && len(chunk) >= minOwnCoded && bytes.Count(chunk, chunk[:1]) != len(chunk)
 	wantSize := len(chunk) - len(chunk)>>hs.s.WantLogLess
 	if len(hs.table) > 0 && !hs.stale {
 		if own && hs.code.ok {
@@ -835,6 +840,9 @@ func (e *sectionEncoder) huffman(chunk []byte, slot int, sample *sampleStats) (t
 	}
 	return hs.table, out, nil
 }
+
+// minOwnCoded is the smallest chunk the writer Huffman-codes itself.
+const minOwnCoded = 16
 
 // maxDriftBias bounds huffSlot.bias.
 const maxDriftBias = 1.5
