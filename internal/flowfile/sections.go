@@ -904,17 +904,28 @@ type sampleStats struct {
 // (and of the table and full encoding it pays when the data is just below
 // its own cut-off).
 func (st *sampleStats) take(chunk []byte) {
-	var hist [256]uint32
+	// Four histograms, so that runs of one byte value (common in the
+	// skewed planes sampled here) do not wait on one counter.
+	var hist [4][256]uint16
 	m := 0
 	stride := max(sampleStride, (len(chunk)+maxSamples-1)/maxSamples)
-	for i := 0; i < len(chunk); i += stride {
-		hist[chunk[i]]++
+	i := 0
+	for ; i+3*stride < len(chunk); i += 4 * stride {
+		hist[0][chunk[i]]++
+		hist[1][chunk[i+stride]]++
+		hist[2][chunk[i+2*stride]]++
+		hist[3][chunk[i+3*stride]]++
+		m += 4
+	}
+	for ; i < len(chunk); i += stride {
+		hist[0][chunk[i]]++
 		m++
 	}
 	// H = log2(m) - Σ c·log2(c) / m
 	var sum float32
 	st.distinct = 0
-	for b, c := range hist {
+	for b := range 256 {
+		c := int(hist[0][b]) + int(hist[1][b]) + int(hist[2][b]) + int(hist[3][b])
 		if c == 0 {
 			continue
 		}
