@@ -69,7 +69,7 @@ func addrKind(a netip.Addr) uint8 {
 		return kindZero
 	case a.Is4():
 		return kindV4
-	case a.Zone() != "":
+	case a != a.WithZone(""): // what Zone() != "" says, without its lookup
 		return kindV6Zone
 	default:
 		return kindV6
