@@ -99,3 +99,35 @@ func ParseAddrHex(s string) (netip.Addr, error) {
 	}
 	return getAddr(b), nil
 }
+
+// PickExact chooses the table that answers a ranking or total over
+// [from, to) exactly, flows selected by their end time: the coarsest one
+// that keeps every field in need and whose intervals the window's edges
+// fall on. A zero from or to is an open side (every table's intervals
+// fit it). Retention is checked as in Pick.
+func (s *Schema) PickExact(need []string, from, to, now time.Time) Table {
+	tables := s.Tables()
+	var fallback *Table
+	for i := len(tables) - 1; i >= 0; i-- {
+		t := tables[i]
+		if !hasAll(t.Keys, need) {
+			continue
+		}
+		if t.Step > 0 {
+			if !from.IsZero() && !from.Equal(from.Truncate(t.Step)) || !to.IsZero() && !to.Equal(to.Truncate(t.Step)) {
+				continue
+			}
+		}
+		if ttl := s.ttl(t.Name); ttl > 0 && (from.IsZero() || from.Before(now.Add(-ttl))) {
+			if fallback == nil {
+				fallback = &tables[i]
+			}
+			continue
+		}
+		return t
+	}
+	if fallback != nil {
+		return *fallback
+	}
+	return tables[0]
+}

@@ -61,3 +61,29 @@ func fmtHex(b []byte) string {
 	}
 	return string(out)
 }
+
+func TestPickExact(t *testing.T) {
+	s := &Schema{Database: "fs"}
+	now := time.Date(2026, 11, 23, 12, 34, 56, 0, time.UTC)
+	h := now.Truncate(time.Hour)
+	var open time.Time
+	cases := []struct {
+		name     string
+		need     []string
+		from, to time.Time
+		want     string
+	}{
+		{"last hour, unaligned, open end", nil, now.Add(-time.Hour), open, "flows"},
+		{"from a whole minute, open end", nil, now.Add(-time.Hour).Truncate(time.Minute), open, "flows_1m"},
+		{"whole hours", []string{"proto"}, h.Add(-5 * time.Hour), h, "flows_1h"},
+		{"whole 5 minutes, ports", []string{"dst_port"}, h.Add(-25 * time.Minute), h.Add(-5 * time.Minute), "flows_5m"},
+		{"everything", []string{"proto"}, open, open, "flows_1h"},
+		{"everything by address", []string{"src_addr"}, open, open, "flows_1m"},
+		{"unaligned end", nil, h.Add(-2 * time.Hour), now, "flows"},
+	}
+	for _, c := range cases {
+		if got := s.PickExact(c.need, c.from, c.to, now).Name; got != c.want {
+			t.Errorf("%s: picked %s, want %s", c.name, got, c.want)
+		}
+	}
+}

@@ -130,7 +130,13 @@ func sqlNode(b *strings.Builder, n *node, seen map[string]bool) error {
 		switch p.kind {
 		case predPrefix:
 			lo, hi := prefixBounds(p)
-			return fmt.Sprintf("(%s >= %s AND %s <= %s)", col, lo, col, hi), nil
+			cond := fmt.Sprintf("(%s >= %s AND %s <= %s)", col, lo, col, hi)
+			if !p.is4 {
+				// An IPv6 prefix matches IPv6 addresses only, as in
+				// memory: not IPv4-mapped ones, not unknown (all zero).
+				cond = fmt.Sprintf("(%s AND NOT (%s) AND %s != unhex('%s'))", cond, ipv4Test(col), col, strings.Repeat("00", 16))
+			}
+			return cond, nil
 		case predFlags:
 			return fmt.Sprintf("bitAnd(%s, %d) = %d", col, p.val, p.val), nil
 		case predNum:
@@ -215,25 +221,23 @@ func (q *Query) clickhouseWhere(ch *ClickHouse, keys []KeyField) (clickhouse.Tab
 	if ch.Now != nil {
 		now = ch.Now()
 	}
-	from, to := q.From, q.To
-	if from.IsZero() {
-		from = time.Unix(0, 0)
-	}
-	if to.IsZero() {
-		to = now.Add(24 * time.Hour)
-	}
-	t := ch.Schema.Pick(need, from, to, 0, now)
+	// In ClickHouse a window selects flows by their end time, in the raw
+	// table and in the consolidated ones alike (their intervals are those
+	// of the flows' ends), so that every table gives the same answer; the
+	// table is one whose intervals the window's edges fall on.
+	t := ch.Schema.PickExact(need, q.From, q.To, now)
 	var conds []string
-	if t.Step == 0 {
-		// Raw flows: the window bounds the start, as for flow files;
-		// the end bound lets the primary key skip older parts.
-		conds = append(conds, fmt.Sprintf("time_start >= toDateTime(%d, 'UTC') AND time_start < toDateTime(%d, 'UTC') AND time_end >= toDateTime(%d, 'UTC')",
-			from.Unix(), to.Unix(), from.Unix()))
-	} else {
-		conds = append(conds, t.TimeRange(from, to))
+	if !q.From.IsZero() {
+		conds = append(conds, fmt.Sprintf("%s >= toDateTime(%d, 'UTC')", t.Time, q.From.Unix()))
+	}
+	if !q.To.IsZero() {
+		conds = append(conds, fmt.Sprintf("%s < toDateTime(%d, 'UTC')", t.Time, q.To.Unix()))
 	}
 	if where != "1" {
 		conds = append(conds, where)
+	}
+	if len(conds) == 0 {
+		return t, "1", nil
 	}
 	return t, strings.Join(conds, " AND "), nil
 }
@@ -414,16 +418,15 @@ func (q *Query) FlowsClickHouse(ctx context.Context, ch *ClickHouse, limit int, 
 	if err != nil {
 		return err
 	}
-	// Listing always reads raw flows.
-	from, to := q.From, q.To
-	if from.IsZero() {
-		from = time.Unix(0, 0)
+	// Listing always reads raw flows, selected by their end time.
+	conds := []string{where}
+	if !q.From.IsZero() {
+		conds = append(conds, fmt.Sprintf("time_end >= toDateTime(%d, 'UTC')", q.From.Unix()))
 	}
-	if to.IsZero() {
-		to = time.Now().Add(24 * time.Hour)
+	if !q.To.IsZero() {
+		conds = append(conds, fmt.Sprintf("time_end < toDateTime(%d, 'UTC')", q.To.Unix()))
 	}
-	stmt := fmt.Sprintf("SELECT %s FROM %s.flows WHERE time_start >= toDateTime(%d, 'UTC') AND time_start < toDateTime(%d, 'UTC') "+
-		"AND time_end >= toDateTime(%d, 'UTC') AND %s ORDER BY time_end", clickhouse.RawColumnList(), ch.Schema.Database, from.Unix(), to.Unix(), from.Unix(), where)
+	stmt := fmt.Sprintf("SELECT %s FROM %s.flows WHERE %s ORDER BY time_end", clickhouse.RawColumnList(), ch.Schema.Database, strings.Join(conds, " AND "))
 	if limit > 0 {
 		stmt += fmt.Sprintf(" LIMIT %d", limit)
 	}

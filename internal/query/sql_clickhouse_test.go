@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,74 @@ func TestClickHouseMatchesInMemory(t *testing.T) {
 	}
 	if n != want || want == 0 {
 		t.Errorf("listed %d flows, want %d", n, want)
+	}
+}
+
+// TestClickHouseWindows: windows select flows by their end time in every
+// table; aligned windows are answered by the consolidated tables,
+// unaligned and open-ended ones too (from raw), always exactly.
+func TestClickHouseWindows(t *testing.T) {
+	srv := chtest.Start(t)
+	c, _ := clickhouse.NewClient(srv.URL("fsw"))
+	schema := &clickhouse.Schema{Database: "fsw"}
+	ctx := context.Background()
+	if _, err := schema.Migrate(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	h := now.Truncate(time.Hour)
+	// One 90-second flow every 6 s over the last three hours.
+	var recs []flow.Record
+	for ts := h.Add(-3 * time.Hour); ts.Before(now); ts = ts.Add(6 * time.Second) {
+		end := ts.UnixMilli() + 90_000
+		recs = append(recs, flow.Record{Exporter: netip.MustParseAddr("192.0.2.1"), SrcAddr: netip.AddrFrom4([4]byte{10, 0, 0, byte(ts.Unix() % 7)}),
+			DstAddr: netip.MustParseAddr("2001:db8::1"), DstPort: uint16(80 + ts.Unix()%3), Proto: 6, Start: ts.UnixMilli(), End: end, Bytes: 1000, Packets: 2})
+	}
+	var rows []byte
+	for i := range recs {
+		rows = clickhouse.AppendRow(rows, &recs[i], 1)
+	}
+	if err := c.Insert(ctx, "fsw.flows", clickhouse.RawColumnList(), "RowBinary", rows); err != nil {
+		t.Fatal(err)
+	}
+	ch := &ClickHouse{Client: c, Schema: schema, Now: func() time.Time { return now }}
+	var open time.Time
+	windows := []struct {
+		name     string
+		from, to time.Time
+	}{
+		{"aligned hour", h.Add(-2 * time.Hour), h.Add(-time.Hour)},
+		{"last hour, open end", now.Add(-time.Hour), open},
+		{"unaligned", h.Add(-2*time.Hour + 2*time.Minute), h.Add(-time.Hour + 2*time.Minute)},
+		{"everything", open, open},
+	}
+	for _, w := range windows {
+		for _, ks := range []string{"", "proto", "dst_port", "src_addr"} {
+			var keys []KeyField
+			if ks != "" {
+				keys, _ = ParseKeys(ks)
+			}
+			var want uint64
+			for _, r := range recs {
+				end := r.End / 1000
+				if (w.from.IsZero() || end >= w.from.Unix()) && (w.to.IsZero() || end < w.to.Unix()) {
+					want++
+				}
+			}
+			got, err := (&Query{From: w.from, To: w.to}).AggregateClickHouse(ctx, ch, AggregateSpec{Keys: keys, Order: ByFlows})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Total.Flows != want {
+				t.Errorf("%s by %q: %d flows, want %d (by end time)", w.name, ks, got.Total.Flows, want)
+			}
+		}
+	}
+	// IPv6 prefixes match IPv6 addresses only.
+	for expr, want := range map[string]uint64{"src net ::/0": 0, "dst net ::/0": uint64(len(recs)), "src net 10.0.0.0/8": uint64(len(recs)), "not dst net 8000::/1": uint64(len(recs)), "dst net ::/1": uint64(len(recs))} {
+		got, err := (&Query{Filter: MustCompile(expr)}).AggregateClickHouse(ctx, ch, AggregateSpec{})
+		if err != nil || got.Total.Flows != want {
+			t.Errorf("%q: %v flows (%v), want %d", expr, got.Total.Flows, err, want)
+		}
 	}
 }
