@@ -69,7 +69,7 @@ func addrKind(a netip.Addr) uint8 {
 		return kindZero
 	case a.Is4():
 		return kindV4
-	case a != a.WithZone(""): // what Zone() != "" says, without its lookup
+	case a.Zone() != "":
 		return kindV6Zone
 	default:
 		return kindV6
@@ -520,8 +520,10 @@ func (ic *intPlan) scatter(planes []byte, vals []uint64, lo int) {
 			continue
 		}
 		plane := planes[ref.off+lo : ref.off+lo+len(vals)]
-		for i, v := range vals {
-			plane[i] = byte(v >> (ref.shift & 63))
+		vs := vals[:len(plane)] // one length for both: no bounds checks
+		shift := ref.shift & 63
+		for i := range plane {
+			plane[i] = byte(vs[i] >> shift)
 		}
 	}
 }
@@ -580,6 +582,7 @@ func appendZones(dst []byte, recs []flow.Record, col int) []byte {
 
 // extractAddrs copies address column col of recs into addrs.
 func extractAddrs(addrs []netip.Addr, recs []flow.Record, col int) {
+	addrs = addrs[:len(recs)] // one length for both: no bounds checks
 	switch col {
 	case addrExporter:
 		for i := range recs {
@@ -602,6 +605,7 @@ func extractAddrs(addrs []netip.Addr, recs []flow.Record, col int) {
 
 // extractInts sets vals to the stored values of integer column col of recs.
 func extractInts(v []uint64, recs []flow.Record, col int, base int64) {
+	v = v[:len(recs)] // one length for both: no bounds checks
 	switch col {
 	case colStart:
 		for i := range recs {
