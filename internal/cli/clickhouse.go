@@ -144,7 +144,8 @@ func runClickHouse(args []string, stdout, stderr io.Writer) error {
 			"           collect --clickhouse does this hourly by itself)\n"+
 			"  rebuild  recompute the 1m/5m/1h tables of closed hours (--from, --to) from the raw flows\n"+
 			"           (repairs views an interrupted insert left short; see docs/clickhouse.md)\n"+
-			"  load     insert flows from flow files (backfill an archive), each file once", stderr)
+			"  load     insert the flows of flow files (backfill an archive into a database; loading the\n"+
+			"           same files twice counts them twice)", stderr)
 	var f clickhouseFlags
 	f.register(fs, false)
 	configFile := fs.String("config", "", "configuration `FILE` (YAML, section clickhouse:)")
@@ -280,7 +281,7 @@ func clickhouseLoad(ctx context.Context, stdout, stderr io.Writer, clients []*cl
 	}
 	defer os.RemoveAll(spool)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	sink, err := clickhouse.NewSink(clickhouse.SinkConfig{Shards: clients, Schema: schema, SpoolDir: spool, Logger: logger})
+	sink, err := clickhouse.NewSink(clickhouse.SinkConfig{Shards: clients, Schema: schema, SpoolDir: spool, Logger: logger, Block: true})
 	if err != nil {
 		return err
 	}

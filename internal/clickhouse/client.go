@@ -186,12 +186,23 @@ func (c *Client) QueryRows(ctx context.Context, sql string) ([][]string, error) 
 
 // Insert sends data (in format, e.g. "RowBinary") into table.
 func (c *Client) Insert(ctx context.Context, table, columns, format string, data []byte) error {
+	return c.InsertWithID(ctx, table, columns, format, data, "")
+}
+
+// InsertWithID is Insert with a query id (empty: the server makes one),
+// by which the server's system.processes shows the INSERT while it runs,
+// also after the client gave up on it.
+func (c *Client) InsertWithID(ctx context.Context, table, columns, format string, data []byte, queryID string) error {
 	stmt := "INSERT INTO " + table
 	if columns != "" {
 		stmt += " (" + columns + ")"
 	}
 	stmt += " FORMAT " + format
-	resp, err := c.do(ctx, stmt, bytes.NewReader(data), nil)
+	var settings map[string]string
+	if queryID != "" {
+		settings = map[string]string{"query_id": queryID}
+	}
+	resp, err := c.do(ctx, stmt, bytes.NewReader(data), settings)
 	if err != nil {
 		return err
 	}

@@ -214,12 +214,12 @@ func (s *Schema) v1(f Features) []string {
 		}
 		local := s.storage(c.name)
 		st = append(st, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s (time DateTime('UTC'), %s, "+
-			"bytes UInt64, packets UInt64, flows UInt64) ENGINE = SummingMergeTree((bytes, packets, flows)) "+
+			"bytes UInt64, packets UInt64, flows UInt64, batch_hash UInt64) ENGINE = SummingMergeTree((bytes, packets, flows, batch_hash)) "+
 			"PARTITION BY %s ORDER BY (time, %s)%s SETTINGS index_granularity = 8192",
 			db, local, strings.Join(kc, ", "), c.partition, strings.Join(c.keys, ", "), s.ttlClause(c.name, "time", f)))
 		st = append(st, fmt.Sprintf("CREATE MATERIALIZED VIEW IF NOT EXISTS %s.%s_mv TO %s.%s AS "+
-			"SELECT %s(time_end) AS time, %s, sum(bytes) AS bytes, sum(packets) AS packets, count() AS flows "+
-			"FROM %s.%s GROUP BY time, %s",
+			"SELECT %s(time_end) AS time, %s, sum(bytes) AS bytes, sum(packets) AS packets, count() AS flows, "+
+			"sum(cityHash64(batch_id)) AS batch_hash FROM %s.%s GROUP BY time, %s",
 			db, local, db, local, c.round, strings.Join(c.keys, ", "), db, raw, strings.Join(c.keys, ", ")))
 		if s.Cluster != "" {
 			st = append(st, s.distributed(c.name, "rand()"))
@@ -453,8 +453,8 @@ func (s *Schema) Rebuild(ctx context.Context, c *Client, from, to, now time.Time
 			return out, err
 		}
 		keys := strings.Join(v.keys, ", ")
-		if err := c.Exec(ctx, fmt.Sprintf("INSERT INTO %s (time, %s, bytes, packets, flows) SELECT %s(time_end) AS time, %s, sum(bytes), sum(packets), count() "+
-			"FROM %s WHERE %s GROUP BY time, %s", table, keys, v.round, keys, raw, window("time_end"), keys)); err != nil {
+		if err := c.Exec(ctx, fmt.Sprintf("INSERT INTO %s (time, %s, bytes, packets, flows, batch_hash) SELECT %s(time_end) AS time, %s, sum(bytes), sum(packets), count(), "+
+			"sum(cityHash64(batch_id)) FROM %s WHERE %s GROUP BY time, %s", table, keys, v.round, keys, raw, window("time_end"), keys)); err != nil {
 			return out, fmt.Errorf("clickhouse %s: refilling %s: %w", c.Addr(), v.name, err)
 		}
 		rows, err := c.QueryRows(ctx, fmt.Sprintf("SELECT sum(flows) FROM %s WHERE %s", table, window("time")))

@@ -37,6 +37,10 @@ type SinkConfig struct {
 	// MemoryBatches is how many sealed batches wait in memory before new
 	// ones go straight to the spool (default 6).
 	MemoryBatches int
+	// Block makes Flows wait (up to Timeout) for room in the memory queue
+	// instead of spooling, for producers that can wait, such as loading
+	// flow files; the collector never blocks.
+	Block bool
 	// SendersPerShard is how many INSERTs run at once per shard (default
 	// 1). More use more of the server's cores, but then a server crash
 	// can leave several of this collector's batches in doubt at once, and
@@ -247,6 +251,14 @@ func (s *Sink) sealLocked() {
 	if b == nil || b.rows == 0 {
 		return
 	}
+	if s.cfg.Block && len(s.mem) >= s.cfg.MemoryBatches {
+		deadline := time.Now().Add(s.cfg.Timeout)
+		for len(s.mem) >= s.cfg.MemoryBatches && time.Now().Before(deadline) && s.ctx.Err() == nil {
+			s.mu.Unlock()
+			time.Sleep(10 * time.Millisecond)
+			s.mu.Lock()
+		}
+	}
 	if len(s.mem) < s.cfg.MemoryBatches {
 		s.mem = append(s.mem, b)
 	} else {
@@ -363,6 +375,12 @@ func (s *Sink) send(b *batch) error {
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
 	defer cancel()
 	if b.attempted {
+		// The server may still be running the earlier attempt (it goes
+		// on after the client gave up): wait until it has ended, so
+		// that what is counted is what it did.
+		if err := s.waitQueryGone(ctx, c, b.queryID()); err != nil {
+			return err
+		}
 		n, err := s.countBatch(ctx, c, b)
 		if err != nil {
 			return err
@@ -378,7 +396,7 @@ func (s *Sink) send(b *batch) error {
 		}
 	}
 	b.attempted = true
-	return c.Insert(ctx, s.cfg.Schema.Database+"."+s.cfg.Schema.InsertTable(), RawColumnList(), "RowBinary", b.data)
+	return c.InsertWithID(ctx, s.cfg.Schema.Database+"."+s.cfg.Schema.InsertTable(), RawColumnList(), "RowBinary", b.data, b.queryID())
 }
 
 // countBatch counts b's rows on the server, within its time bounds so
@@ -581,51 +599,65 @@ func (s *Sink) WriteMetrics(w *metrics.Writer) {
 // repairViews completes the consolidated tables for a batch that an
 // earlier, interrupted INSERT stored in the raw table: the server writes
 // the raw rows first and then pushes them through each materialized
-// view, so a crash in between leaves views without the batch. For each
-// consolidated table, the flows it holds for the hours the batch touches
-// are compared with the raw table's; a shortfall of exactly the batch's
-// rows, seen twice (so that another INSERT in flight is not mistaken for
-// it), is made up from the batch's raw rows.
+// view, so a crash in between leaves views without the batch.
+//
+// Every consolidated row carries batch_hash, the sum of
+// cityHash64(batch_id) over the flows it counts, so that for the hours
+// the batch covers, the raw table's sum minus the view's is the sum over
+// the flows the view misses. When that difference is exactly this
+// batch's own sum, the view misses this batch and nothing else (another
+// batch's flows would add their own, unrelated hashes): it is made up
+// from the batch's raw rows. Zero means the view is complete. Anything
+// else (other inserts still in flight, other collectors' interrupted
+// batches) is checked again after the running INSERTs ended, then
+// logged for `flowscan clickhouse rebuild`. A repaired view has a
+// difference of zero, so repeating the check never repairs twice.
 func (s *Sink) repairViews(ctx context.Context, c *Client, b *batch) error {
 	db := s.cfg.Schema.Database
+	raw := db + "." + s.cfg.Schema.InsertTable()
 	from, to := int64(b.minT)/3600*3600, (int64(b.maxT)/3600+1)*3600
-	rawCount := func() (uint64, error) {
-		return s.scalar(ctx, c, fmt.Sprintf("SELECT count() FROM %s.%s WHERE time_end >= toDateTime(%d, 'UTC') AND time_end < toDateTime(%d, 'UTC')",
-			db, s.cfg.Schema.InsertTable(), from, to))
+	hours := func(col string) string {
+		return fmt.Sprintf("%s >= toDateTime(%d, 'UTC') AND %s < toDateTime(%d, 'UTC')", col, from, col, to)
+	}
+	own, err := s.scalar(ctx, c, fmt.Sprintf("SELECT sum(cityHash64(batch_id)) FROM %s WHERE %s AND batch_id = %d", raw, hours("time_end"), b.id))
+	if err != nil {
+		return err
 	}
 	for _, v := range consolidated {
-		table := s.cfg.Schema.storage(v.name)
-		short := 0
-		var deficit int64
-		for try := 0; try < 2; try++ {
-			if try > 0 {
-				time.Sleep(300 * time.Millisecond)
-			}
-			raw, err := rawCount()
+		table := db + "." + s.cfg.Schema.storage(v.name)
+		var diff uint64
+		for try := 0; ; try++ {
+			rawSum, err := s.scalar(ctx, c, fmt.Sprintf("SELECT sum(cityHash64(batch_id)) FROM %s WHERE %s", raw, hours("time_end")))
 			if err != nil {
 				return err
 			}
-			got, err := s.scalar(ctx, c, fmt.Sprintf("SELECT sum(flows) FROM %s.%s WHERE time >= toDateTime(%d, 'UTC') AND time < toDateTime(%d, 'UTC')",
-				db, table, from, to))
+			viewSum, err := s.scalar(ctx, c, fmt.Sprintf("SELECT sum(batch_hash) FROM %s WHERE %s", table, hours("time")))
 			if err != nil {
 				return err
 			}
-			deficit = int64(raw) - int64(got)
-			if deficit == int64(b.rows) {
-				short++
+			diff = rawSum - viewSum // modulo 2^64, as the server sums
+			if diff == 0 || diff == own || try == 2 {
+				break
+			}
+			// Someone else's INSERT may be between its raw part and its
+			// views: let the running ones end, then look again.
+			if err := s.waitInserts(ctx, c); err != nil {
+				return err
 			}
 		}
-		if short < 2 {
-			if deficit != 0 {
-				s.log.Warn("consolidated table disagrees with the raw flows after an interrupted insert; once these hours are closed, run flowscan clickhouse rebuild",
-					"table", v.name, "from", time.Unix(from, 0).UTC(), "to", time.Unix(to, 0).UTC(), "raw_minus_table", deficit, "batch_rows", b.rows)
-			}
+		switch diff {
+		case 0:
+			continue
+		case own:
+		default:
+			s.log.Warn("consolidated table disagrees with the raw flows (not only this batch); once these hours are closed, run flowscan clickhouse rebuild",
+				"table", v.name, "from", time.Unix(from, 0).UTC(), "to", time.Unix(to, 0).UTC(), "batch", b.id)
 			continue
 		}
 		keys := strings.Join(v.keys, ", ")
-		stmt := fmt.Sprintf("INSERT INTO %s.%s (time, %s, bytes, packets, flows) SELECT %s(time_end) AS time, %s, sum(bytes), sum(packets), count() "+
-			"FROM %s.%s WHERE time_end >= toDateTime(%d, 'UTC') AND time_end <= toDateTime(%d, 'UTC') AND batch_id = %d GROUP BY time, %s",
-			db, table, keys, v.round, keys, db, s.cfg.Schema.InsertTable(), b.minT, b.maxT, b.id, keys)
+		stmt := fmt.Sprintf("INSERT INTO %s (time, %s, bytes, packets, flows, batch_hash) SELECT %s(time_end) AS time, %s, sum(bytes), sum(packets), count(), "+
+			"sum(cityHash64(batch_id)) FROM %s WHERE %s AND batch_id = %d GROUP BY time, %s",
+			table, keys, v.round, keys, raw, hours("time_end"), b.id, keys)
 		if err := c.Exec(ctx, stmt); err != nil {
 			return err
 		}
@@ -633,6 +665,47 @@ func (s *Sink) repairViews(ctx context.Context, c *Client, b *batch) error {
 		s.log.Warn("consolidated table completed with a batch an interrupted insert left out", "table", v.name, "batch", b.id, "rows", b.rows)
 	}
 	return nil
+}
+
+// queryID names a batch's INSERT on the server.
+func (b *batch) queryID() string { return fmt.Sprintf("flowscan-batch-%d", b.id) }
+
+// waitInserts waits a few seconds at most for the server's running
+// INSERTs to end; on a busy server some always run, so it gives up
+// quietly (the caller then logs what it cannot explain).
+func (s *Sink) waitInserts(ctx context.Context, c *Client) error {
+	if err := s.waitProcesses(ctx, c, "query LIKE 'INSERT%'", 5*time.Second); err != nil && ctx.Err() != nil {
+		return err
+	}
+	return nil
+}
+
+// waitQueryGone waits until the server runs no query with this id.
+func (s *Sink) waitQueryGone(ctx context.Context, c *Client, id string) error {
+	return s.waitProcesses(ctx, c, fmt.Sprintf("query_id = '%s'", id), s.cfg.Timeout)
+}
+
+// waitProcesses polls system.processes until no query matches cond, for
+// at most max.
+func (s *Sink) waitProcesses(ctx context.Context, c *Client, cond string, max time.Duration) error {
+	deadline := time.Now().Add(max)
+	for {
+		n, err := s.scalar(ctx, c, "SELECT count() FROM system.processes WHERE "+cond)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("clickhouse %s: queries (%s) still running after %s", c.Addr(), cond, max)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func (s *Sink) scalar(ctx context.Context, c *Client, q string) (uint64, error) {

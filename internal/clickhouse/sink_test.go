@@ -336,3 +336,70 @@ func TestRebuildRepairsViews(t *testing.T) {
 		t.Error("rebuild past the raw table's retention accepted")
 	}
 }
+
+// TestSinkSlowInsertNotRepairedTwice: an INSERT the client gave up on
+// (timeout) goes on on the server, its views after its raw part. The
+// retry must wait for it and then neither send the batch again nor
+// "repair" views that were only late.
+func TestSinkSlowInsertNotRepairedTwice(t *testing.T) {
+	srv := chtest.Start(t)
+	c, _ := NewClient(srv.URL("fs"))
+	initSchema(t, c)
+	ctx := context.Background()
+	// A view named to run before the others that takes 3 s a block.
+	for _, stmt := range []string{
+		"CREATE TABLE fs.slow (n UInt8) ENGINE = Null",
+		"CREATE MATERIALIZED VIEW fs.flows_0slow_mv TO fs.slow AS SELECT sleep(3) AS n FROM fs.flows",
+	} {
+		if err := c.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := NewSink(SinkConfig{Shards: []*Client{c}, Schema: &Schema{Database: "fs"}, SpoolDir: t.TempDir(),
+		BatchRows: 5000, FlushInterval: 100 * time.Millisecond, Timeout: time.Second,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := testFlows(7, 5000, time.Now())
+	s.Flows(recs)
+	s.Close(60 * time.Second)
+	want := sum(recs)
+	for _, table := range TableNames() {
+		if got := tableTotals(t, c, table); got != want {
+			t.Errorf("%s: %+v, want %+v", table, got, want)
+		}
+	}
+	if st := s.Stats(); st.RepairedViews != 0 || st.Errors == 0 {
+		t.Errorf("stats %+v: want the timeout counted and no view repaired", st)
+	}
+}
+
+// TestSinkBlockingProducerLosesNothing: a producer faster than the server
+// (loading files) waits for room instead of filling a small spool and
+// dropping batches.
+func TestSinkBlockingProducerLosesNothing(t *testing.T) {
+	srv := chtest.Start(t)
+	c, _ := NewClient(srv.URL("fs"))
+	initSchema(t, c)
+	s, err := NewSink(SinkConfig{Shards: []*Client{c}, Schema: &Schema{Database: "fs"}, SpoolDir: t.TempDir(),
+		BatchRows: 10000, MemoryBatches: 2, SpoolMax: 1 << 20, Block: true,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := testFlows(8, 4096, time.Now())
+	var want totals
+	for range 60 {
+		s.Flows(recs)
+		w := sum(recs)
+		want.flows, want.packets, want.bytes = want.flows+w.flows, want.packets+w.packets, want.bytes+w.bytes
+	}
+	s.Close(2 * time.Minute)
+	if st := s.Stats(); st.Dropped != 0 || st.Spooled != 0 {
+		t.Errorf("stats %+v: a blocking producer must neither drop nor spool while the server is up", st)
+	}
+	if got := tableTotals(t, c, "flows"); got != want {
+		t.Errorf("flows %+v, want %+v", got, want)
+	}
+}
