@@ -95,6 +95,10 @@ type Sink struct {
 	free    [][]byte
 	nextSeq uint64
 	closing bool
+	// spillq feeds the spooler; pending are the sequence numbers in it.
+	spillq      chan *batch
+	pending     map[uint64]bool
+	spoolerDone chan struct{}
 
 	wake     chan struct{}
 	done     chan struct{}
@@ -150,7 +154,8 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 		return nil, err
 	}
 	s := &Sink{cfg: cfg, log: cfg.Logger.With("component", "clickhouse"), spool: sp,
-		wake: make(chan struct{}, 1), done: make(chan struct{}), idle: make(chan struct{}), inflight: map[uint64]bool{}, feats: make([]Features, len(cfg.Shards))}
+		wake: make(chan struct{}, 1), done: make(chan struct{}), idle: make(chan struct{}), inflight: map[uint64]bool{},
+		spillq: make(chan *batch, 4), pending: map[uint64]bool{}, spoolerDone: make(chan struct{}), feats: make([]Features, len(cfg.Shards))}
 	s.nextSeq = sp.reserved
 	if err := sp.reserve(s.nextSeq + seqChunk); err != nil {
 		return nil, err
@@ -179,6 +184,7 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 		s.log.Info("spooled batches from an earlier run will be sent first", "batches", n, "bytes", sp.bytes)
 	}
 	s.ctx, s.stop = context.WithCancel(context.Background())
+	go s.spooler()
 	go s.run()
 	return s, nil
 }
@@ -262,8 +268,15 @@ func (s *Sink) sealLocked() {
 	if len(s.mem) < s.cfg.MemoryBatches {
 		s.mem = append(s.mem, b)
 	} else {
-		s.spillLocked(b)
-		s.putBuffer(b.data)
+		// The spooler compresses and writes it: the caller (the
+		// collector's pipeline) never waits for the disk.
+		select {
+		case s.spillq <- b:
+			s.pending[b.seq()] = true
+		default:
+			s.dropped.Add(uint64(b.rows))
+			s.log.Error("spool writer behind: batch dropped (its flows are still in the flow files)", "rows", b.rows)
+		}
 	}
 	select {
 	case s.wake <- struct{}{}:
@@ -271,19 +284,40 @@ func (s *Sink) sealLocked() {
 	}
 }
 
-// spillLocked writes b to the spool, or drops it when the spool is full.
-func (s *Sink) spillLocked(b *batch) {
-	if s.spool.bytes+int64(len(b.data)/3) > s.cfg.SpoolMax {
+// spooler writes the batches sealLocked could not queue in memory.
+func (s *Sink) spooler() {
+	defer close(s.spoolerDone)
+	for b := range s.spillq {
+		s.spill(b)
+		s.mu.Lock()
+		delete(s.pending, b.seq())
+		s.putBuffer(b.data)
+		s.mu.Unlock()
+	}
+}
+
+// spill writes b to the spool, or drops it when the spool is full. The
+// caller must not hold s.mu: compressing and syncing take a while.
+func (s *Sink) spill(b *batch) {
+	s.mu.Lock()
+	full := s.spool.bytes+int64(len(b.data)/3) > s.cfg.SpoolMax
+	used := s.spool.bytes
+	s.mu.Unlock()
+	if full {
 		s.dropped.Add(uint64(b.rows))
 		s.log.Error("spool full: batch dropped (its flows are still in the flow files)",
-			"rows", b.rows, "spool_bytes", s.spool.bytes, "spool_max", s.cfg.SpoolMax)
+			"rows", b.rows, "spool_bytes", used, "spool_max", s.cfg.SpoolMax)
 		return
 	}
-	if _, err := s.spool.put(b); err != nil {
+	buf := s.spool.encode(b)
+	if err := s.spool.write(b.seq(), buf); err != nil {
 		s.dropped.Add(uint64(b.rows))
 		s.log.Error("cannot spool batch: dropped", "rows", b.rows, "err", err)
 		return
 	}
+	s.mu.Lock()
+	s.spool.record(b.seq(), int64(len(buf)))
+	s.mu.Unlock()
 	s.spooled.Add(1)
 }
 
@@ -292,7 +326,6 @@ func (s *Sink) spillLocked(b *batch) {
 // in flight.
 func (s *Sink) next(shard int) (b *batch, fromSpool bool, err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	var sh uint64
 	hasSpool := false
 	for _, seq := range s.spool.files {
@@ -308,23 +341,41 @@ func (s *Sink) next(shard int) (b *batch, fromSpool bool, err error) {
 			break
 		}
 	}
+	// A batch on its way to the spool may be older than both: wait for it.
+	for seq := range s.pending {
+		if s.shardOf(seq) == shard && (mi < 0 || seq < s.mem[mi].seq()) && (!hasSpool || seq < sh) {
+			s.mu.Unlock()
+			return nil, false, nil
+		}
+	}
 	if mi >= 0 && (!hasSpool || s.mem[mi].seq() < sh) {
 		b = s.mem[mi]
 		s.mem = append(s.mem[:mi], s.mem[mi+1:]...)
 		s.inflight[b.seq()] = true
 		s.inflightMem++
+		s.mu.Unlock()
 		return b, false, nil
 	}
 	if !hasSpool {
+		s.mu.Unlock()
 		return nil, false, nil
 	}
+	s.inflight[sh] = true
+	s.mu.Unlock()
+	// Read and decompress outside the lock.
 	b, err = s.spool.load(sh)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err != nil {
-		s.log.Error("unreadable spooled batch removed", "err", err)
-		s.spool.remove(sh)
+		delete(s.inflight, sh)
+		if errors.Is(err, errSpoolDamaged) {
+			s.log.Error("damaged spooled batch removed", "err", err)
+			s.spool.remove(sh)
+		} else {
+			s.log.Error("cannot read spooled batch; retrying", "err", err)
+		}
 		return nil, false, err
 	}
-	s.inflight[sh] = true
 	return b, true, nil
 }
 
@@ -347,18 +398,25 @@ func (s *Sink) finish(b *batch, fromSpool bool) {
 // attempted flag, so that it is checked before it is sent again and
 // survives a restart.
 func (s *Sink) park(b *batch, fromSpool bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.inflight, b.seq())
 	if fromSpool {
-		if _, err := s.spool.put(b); err != nil {
+		buf := s.spool.encode(b)
+		err := s.spool.write(b.seq(), buf)
+		s.mu.Lock()
+		if err != nil {
 			s.log.Error("cannot record the attempt in the spool", "err", err)
+		} else {
+			s.spool.record(b.seq(), int64(len(buf)))
 		}
+		delete(s.inflight, b.seq())
+		s.mu.Unlock()
 		return
 	}
+	s.spill(b)
+	s.mu.Lock()
+	delete(s.inflight, b.seq())
 	s.inflightMem--
-	s.spillLocked(b)
 	s.putBuffer(b.data)
+	s.mu.Unlock()
 }
 
 // shard picks b's shard: batches of one collector go round-robin, and
@@ -460,11 +518,16 @@ func (s *Sink) sender(shard int) {
 		}
 		b, fromSpool, err := s.next(shard)
 		if err != nil {
+			select { // a spool file that cannot be read now: not in a hot loop
+			case <-time.After(time.Second):
+			case <-s.ctx.Done():
+				return
+			}
 			continue
 		}
 		if b == nil {
 			s.mu.Lock()
-			finished := s.closing && s.cur == nil && len(s.mem) == 0 && len(s.inflight) == 0 && len(s.spool.files) == 0
+			finished := s.closing && s.cur == nil && len(s.mem) == 0 && len(s.inflight) == 0 && len(s.spool.files) == 0 && len(s.pending) == 0
 			s.mu.Unlock()
 			if finished {
 				s.idleOnce.Do(func() { close(s.idle) })
@@ -554,14 +617,16 @@ func (s *Sink) Close(wait time.Duration) error {
 	}
 	s.stop()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := len(s.mem)
-	for _, b := range s.mem {
-		s.spillLocked(b)
-	}
+	left := s.mem
 	s.mem = nil
-	if n > 0 {
-		s.log.Warn("unsent batches kept in the spool for the next start", "batches", n, "dir", s.cfg.SpoolDir)
+	s.mu.Unlock()
+	for _, b := range left {
+		s.spill(b)
+	}
+	close(s.spillq)
+	<-s.spoolerDone
+	if len(left) > 0 {
+		s.log.Warn("unsent batches kept in the spool for the next start", "batches", len(left), "dir", s.cfg.SpoolDir)
 	}
 	return nil
 }

@@ -47,6 +47,10 @@ const (
 	spoolSuffix = ".batch"
 )
 
+// errSpoolDamaged marks a spool file that can never be read (as opposed
+// to a transient read error).
+var errSpoolDamaged = errors.New("clickhouse spool: damaged batch file")
+
 // spool keeps batches on local disk while the server is slow or down,
 // one file per batch named by its sequence number, and the state that
 // keeps batch ids unique across restarts (the collector id and the
@@ -142,8 +146,9 @@ func (s *spool) path(seq uint64) string {
 	return filepath.Join(s.dir, fmt.Sprintf("%020d%s", seq, spoolSuffix))
 }
 
-// put writes b to the spool (compressed, synced, renamed into place).
-func (s *spool) put(b *batch) (int64, error) {
+// encode returns b as a spool file's bytes (header, zstd rows). It
+// holds no lock: the encoder may be shared.
+func (s *spool) encode(b *batch) []byte {
 	buf := make([]byte, spoolHeader, spoolHeader+len(b.data)/4)
 	copy(buf, spoolMagic)
 	le := binary.LittleEndian
@@ -156,11 +161,21 @@ func (s *spool) put(b *batch) (int64, error) {
 	le.PutUint32(buf[20:], flags)
 	le.PutUint32(buf[24:], b.minT)
 	le.PutUint32(buf[28:], b.maxT)
-	buf = s.enc.EncodeAll(b.data, buf)
-	if err := fsutil.WriteFileAtomic(s.path(b.seq()), buf); err != nil {
-		return 0, fmt.Errorf("clickhouse spool: %w", err)
+	return s.enc.EncodeAll(b.data, buf)
+}
+
+// write stores an encoded batch as the spool file of seq (synced,
+// renamed into place). It touches only that file: no lock needed.
+func (s *spool) write(seq uint64, buf []byte) error {
+	if err := fsutil.WriteFileAtomic(s.path(seq), buf); err != nil {
+		return fmt.Errorf("clickhouse spool: %w", err)
 	}
-	seq := b.seq()
+	return nil
+}
+
+// record enters a written file in the bookkeeping (the caller holds the
+// sink's lock).
+func (s *spool) record(seq uint64, size int64) {
 	if _, dup := s.sizes[seq]; !dup {
 		i := sort.Search(len(s.files), func(i int) bool { return s.files[i] >= seq })
 		s.files = append(s.files, 0)
@@ -169,8 +184,18 @@ func (s *spool) put(b *batch) (int64, error) {
 	} else {
 		s.bytes -= s.sizes[seq]
 	}
-	s.sizes[seq] = int64(len(buf))
-	s.bytes += int64(len(buf))
+	s.sizes[seq] = size
+	s.bytes += size
+}
+
+// put writes b to the spool and records it (tests and single-threaded
+// callers).
+func (s *spool) put(b *batch) (int64, error) {
+	buf := s.encode(b)
+	if err := s.write(b.seq(), buf); err != nil {
+		return 0, err
+	}
+	s.record(b.seq(), int64(len(buf)))
 	return int64(len(buf)), nil
 }
 
@@ -189,20 +214,20 @@ func (s *spool) load(seq uint64) (*batch, error) {
 		return nil, fmt.Errorf("clickhouse spool: %w", err)
 	}
 	if len(raw) < spoolHeader || string(raw[:8]) != spoolMagic {
-		return nil, fmt.Errorf("clickhouse spool: %s: not a spooled batch", s.path(seq))
+		return nil, fmt.Errorf("%w: %s: not a spooled batch", errSpoolDamaged, s.path(seq))
 	}
 	le := binary.LittleEndian
 	b := &batch{id: le.Uint64(raw[8:]), rows: int(le.Uint32(raw[16:])), attempted: le.Uint32(raw[20:])&1 != 0,
 		minT: le.Uint32(raw[24:]), maxT: le.Uint32(raw[28:])}
 	if b.rows <= 0 || b.rows > maxBatchRows {
-		return nil, fmt.Errorf("clickhouse spool: %s: %d rows in one batch", s.path(seq), b.rows)
+		return nil, fmt.Errorf("%w: %s: %d rows in one batch", errSpoolDamaged, s.path(seq), b.rows)
 	}
 	b.data, err = s.dec.DecodeAll(raw[spoolHeader:], make([]byte, 0, b.rows*RowSize))
 	if err != nil {
-		return nil, fmt.Errorf("clickhouse spool: %s: %w", s.path(seq), err)
+		return nil, fmt.Errorf("%w: %s: %v", errSpoolDamaged, s.path(seq), err)
 	}
 	if len(b.data) != b.rows*RowSize || b.seq() != seq {
-		return nil, fmt.Errorf("clickhouse spool: %s: %d bytes for %d rows (batch %d)", s.path(seq), len(b.data), b.rows, b.seq())
+		return nil, fmt.Errorf("%w: %s: %d bytes for %d rows (batch %d)", errSpoolDamaged, s.path(seq), len(b.data), b.rows, b.seq())
 	}
 	return b, nil
 }
