@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -432,43 +433,78 @@ func (s *Sink) send(b *batch) error {
 	c := s.cfg.Shards[s.shard(b)]
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
 	defer cancel()
+	table := s.cfg.Schema.Database + "." + s.cfg.Schema.InsertTable()
 	if b.attempted {
-		// The server may still be running the earlier attempt (it goes
-		// on after the client gave up): wait until it has ended, so
-		// that what is counted is what it did.
-		if err := s.waitQueryGone(ctx, c, b.queryID()); err != nil {
-			return err
-		}
-		n, err := s.countBatch(ctx, c, b)
-		if err != nil {
-			return err
-		}
-		if n > 0 {
+		// Look on every shard: the shard list may have changed since
+		// the attempt (a batch goes to the shard its id picks among the
+		// shards configured then). On each, the server may still be
+		// running the earlier attempt (it goes on after the client gave
+		// up): wait until it has ended, so that what is counted is what
+		// it did.
+		for _, sc := range s.cfg.Shards {
+			if err := s.waitQueryGone(ctx, sc, b.queryID()); err != nil {
+				return err
+			}
+			days, err := s.countBatchDays(ctx, sc, b)
+			if err != nil {
+				return err
+			}
+			s.log.Debug("batch check", "server", sc.Addr(), "days", days)
+			if len(days) == 0 {
+				continue
+			}
 			s.already.Add(1)
-			if n != uint64(b.rows) {
-				s.log.Error("batch partly inserted by an earlier attempt; not sent again", "batch", b.id, "rows", b.rows, "found", n)
+			// One INSERT writes one part per day (partition) of its
+			// rows; a crash can leave some days out. Send those again.
+			// First complete the views of what is there (repairViews
+			// attributes by the rows present), then send the rest.
+			if err := s.repairViews(ctx, sc, b); err != nil {
+				return err
+			}
+			missing := b.rowsOutside(days)
+			if len(missing) == 0 {
+				s.log.Info("batch already inserted by an earlier attempt", "batch", b.id, "rows", b.rows)
 				return nil
 			}
-			s.log.Info("batch already inserted by an earlier attempt", "batch", b.id, "rows", b.rows)
-			return s.repairViews(ctx, c, b)
+			s.log.Warn("batch partly inserted by an earlier attempt: sending the days it lacks", "batch", b.id, "rows", b.rows, "missing", len(missing)/RowSize)
+			return sc.InsertWithID(ctx, table, RawColumnList(), "RowBinary", missing, b.queryID()+"-rest")
 		}
 	}
 	b.attempted = true
-	return c.InsertWithID(ctx, s.cfg.Schema.Database+"."+s.cfg.Schema.InsertTable(), RawColumnList(), "RowBinary", b.data, b.queryID())
+	return c.InsertWithID(ctx, table, RawColumnList(), "RowBinary", b.data, b.queryID())
 }
 
-// countBatch counts b's rows on the server, within its time bounds so
-// that the primary key narrows the scan.
-func (s *Sink) countBatch(ctx context.Context, c *Client, b *batch) (uint64, error) {
-	rows, err := c.QueryRows(ctx, fmt.Sprintf("SELECT count() FROM %s.%s WHERE time_end >= toDateTime(%d, 'UTC') "+
+// countBatchDays returns the days (YYYYMMDD of time_end, the raw table's
+// partitions) for which the server has rows of b.
+func (s *Sink) countBatchDays(ctx context.Context, c *Client, b *batch) (map[uint32]bool, error) {
+	rows, err := c.QueryRows(ctx, fmt.Sprintf("SELECT DISTINCT toYYYYMMDD(time_end) FROM %s.%s WHERE time_end >= toDateTime(%d, 'UTC') "+
 		"AND time_end <= toDateTime(%d, 'UTC') AND batch_id = %d", s.cfg.Schema.Database, s.cfg.Schema.InsertTable(), b.minT, b.maxT, b.id))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	if len(rows) != 1 {
-		return 0, errors.New("clickhouse: no answer to the batch check")
+	days := map[uint32]bool{}
+	for _, r := range rows {
+		d, err := strconv.ParseUint(r[0], 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse: bad day %q in the batch check", r[0])
+		}
+		days[uint32(d)] = true
 	}
-	return strconv.ParseUint(rows[0][0], 10, 64)
+	return days, nil
+}
+
+// rowsOutside returns the rows of b whose day (UTC, of time_end) is not
+// in days.
+func (b *batch) rowsOutside(days map[uint32]bool) []byte {
+	var out []byte
+	for off := 0; off+RowSize <= len(b.data); off += RowSize {
+		t := time.Unix(int64(binary.LittleEndian.Uint32(b.data[off+4:])), 0).UTC()
+		y, m, d := t.Date()
+		if !days[uint32(y*10000+int(m)*100+d)] {
+			out = append(out, b.data[off:off+RowSize]...)
+		}
+	}
+	return out
 }
 
 // run starts the senders and the housekeeping, and closes done when all

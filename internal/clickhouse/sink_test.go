@@ -403,3 +403,64 @@ func TestSinkBlockingProducerLosesNothing(t *testing.T) {
 		t.Errorf("flows %+v, want %+v", got, want)
 	}
 }
+
+// TestSinkPartialBatchAndMovedShard: an attempted batch is found on
+// another shard than its id now picks (the shard list changed), with one
+// of its two days missing (a crash between the parts): only the missing
+// day is sent, to that shard, and nothing twice.
+func TestSinkPartialBatchAndMovedShard(t *testing.T) {
+	srvs := chtest.StartCluster(t, "", 2)
+	var clients []*Client
+	for _, srv := range srvs {
+		c, _ := NewClient(srv.URL("fs"))
+		initSchema(t, c)
+		clients = append(clients, c)
+	}
+	spool := t.TempDir()
+	sp, err := openSpool(spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	midnight := time.Now().UTC().Truncate(24 * time.Hour)
+	yesterday := testFlows(11, 300, midnight.Add(-time.Second)) // ends in the hour before midnight
+	today := testFlows(12, 200, midnight.Add(90*time.Minute))   // ends after midnight
+	b := &batch{id: uint64(sp.collectorID)<<seqBits | 40, attempted: true, minT: 1 << 31}
+	for _, part := range [][]flow.Record{yesterday, today} {
+		for i := range part {
+			b.data = AppendRow(b.data, &part[i], b.id)
+			b.rows++
+			b.minT = min(b.minT, unixSeconds(part[i].End))
+			b.maxT = max(b.maxT, unixSeconds(part[i].End))
+		}
+	}
+	// The earlier attempt stored yesterday's part on the shard that is
+	// listed second now.
+	var first []byte
+	for i := range yesterday {
+		first = AppendRow(first, &yesterday[i], b.id)
+	}
+	if err := clients[1].Insert(context.Background(), "fs.flows", RawColumnList(), "RowBinary", first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sp.put(b); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSink(SinkConfig{Shards: clients, Schema: &Schema{Database: "fs"}, SpoolDir: spool,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close(30 * time.Second)
+	all := append(append([]flow.Record{}, yesterday...), today...)
+	if got, want := tableTotals(t, clients[1], "flows"), sum(all); got != want {
+		t.Errorf("shard holding the batch: %+v, want %+v", got, want)
+	}
+	if got := tableTotals(t, clients[0], "flows"); got.flows != 0 {
+		t.Errorf("the other shard got %d flows of the batch", got.flows)
+	}
+	for _, table := range TableNames() {
+		if got, want := tableTotals(t, clients[1], table), sum(all); got != want {
+			t.Errorf("%s: %+v, want %+v", table, got, want)
+		}
+	}
+}
