@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flowscan/flowscan/internal/flow"
+	"github.com/flowscan/flowscan/internal/fsutil"
 	"github.com/flowscan/flowscan/internal/metrics"
 )
 
@@ -69,6 +72,8 @@ type SinkStats struct {
 	// RepairedViews counts consolidated tables completed after an
 	// interrupted INSERT.
 	RepairedViews uint64
+	// DeadBatches counts batches set aside after repeated refusals.
+	DeadBatches uint64
 }
 
 // Sink inserts decoded flows into ClickHouse. It implements the
@@ -108,8 +113,11 @@ type Sink struct {
 	stop     context.CancelFunc
 	ctx      context.Context
 
-	batches, rows, errs, already, dropped, spooled, expired, repaired atomic.Uint64
-	down                                                              atomic.Bool
+	// refusals counts the server's refusals of each batch in a row.
+	refusals map[uint64]int
+
+	batches, rows, errs, already, dropped, spooled, expired, repaired, deadBatches atomic.Uint64
+	down, expiring                                                                 atomic.Bool
 }
 
 // NewSink opens the spool, checks that every shard answers and has the
@@ -155,7 +163,7 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 		return nil, err
 	}
 	s := &Sink{cfg: cfg, log: cfg.Logger.With("component", "clickhouse"), spool: sp,
-		wake: make(chan struct{}, 1), done: make(chan struct{}), idle: make(chan struct{}), inflight: map[uint64]bool{},
+		wake: make(chan struct{}, 1), done: make(chan struct{}), idle: make(chan struct{}), inflight: map[uint64]bool{}, refusals: map[uint64]int{},
 		spillq: make(chan *batch, 4), pending: map[uint64]bool{}, spoolerDone: make(chan struct{}), feats: make([]Features, len(cfg.Shards))}
 	s.nextSeq = sp.reserved
 	if err := sp.reserve(s.nextSeq + seqChunk); err != nil {
@@ -526,9 +534,13 @@ func (s *Sink) run() {
 	var lastExpire time.Time
 	for {
 		s.sealStale()
-		if time.Since(lastExpire) > time.Hour {
+		if time.Since(lastExpire) > time.Hour && !s.expiring.Load() {
 			lastExpire = time.Now()
-			s.expire()
+			s.expiring.Store(true)
+			go func() { // not on this loop: it seals batches on time
+				defer s.expiring.Store(false)
+				s.expire()
+			}()
 		}
 		select {
 		case <-tick.C:
@@ -591,6 +603,12 @@ func (s *Sink) sender(shard int) {
 			continue
 		}
 		s.errs.Add(1)
+		if s.refused(b, err) {
+			// The server keeps refusing this batch itself (not the
+			// connection): set it aside so the batches behind it go on.
+			s.deadLetter(b, fromSpool, err)
+			continue
+		}
 		s.park(b, fromSpool)
 		if !s.down.Swap(true) {
 			s.log.Warn("insert failed; spooling and retrying", "server", s.cfg.Shards[s.shard(b)].Addr(), "err", err)
@@ -602,6 +620,53 @@ func (s *Sink) sender(shard int) {
 			return
 		}
 	}
+}
+
+// maxRefusals is how many times in a row the server may refuse one batch
+// (an answer, not a failed connection) before it is set aside.
+var maxRefusals = 20
+
+// refused counts a server's refusal of b and reports whether b has now
+// been refused maxRefusals times in a row.
+func (s *Sink) refused(b *batch, err error) bool {
+	var se *ServerError
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !errors.As(err, &se) {
+		delete(s.refusals, b.seq())
+		return false
+	}
+	s.refusals[b.seq()]++
+	return s.refusals[b.seq()] >= maxRefusals
+}
+
+// deadLetter moves a batch the server keeps refusing to SpoolDir/dead
+// (same format as the spool: it can be inspected, or moved back once the
+// cause is fixed) and counts it.
+func (s *Sink) deadLetter(b *batch, fromSpool bool, cause error) {
+	dir := filepath.Join(s.cfg.SpoolDir, "dead")
+	buf := s.spool.encode(b)
+	err := os.MkdirAll(dir, 0o755)
+	if err == nil {
+		err = fsutil.WriteFileAtomic(filepath.Join(dir, filepath.Base(s.spool.path(b.seq()))), buf)
+	}
+	s.mu.Lock()
+	delete(s.refusals, b.seq())
+	delete(s.inflight, b.seq())
+	if fromSpool {
+		s.spool.remove(b.seq())
+	} else {
+		s.inflightMem--
+		s.putBuffer(b.data)
+	}
+	s.mu.Unlock()
+	s.deadBatches.Add(1)
+	if err != nil {
+		s.dropped.Add(uint64(b.rows))
+		s.log.Error("batch refused by the server and not saved: dropped", "batch", b.id, "rows", b.rows, "cause", cause, "err", err)
+		return
+	}
+	s.log.Error("batch refused by the server again and again: set aside in the spool's dead/ directory", "batch", b.id, "rows", b.rows, "refusals", maxRefusals, "cause", cause, "dir", dir)
 }
 
 // sealStale seals the current batch once it is FlushInterval old.
@@ -616,7 +681,17 @@ func (s *Sink) sealStale() {
 // expire drops expired partitions on servers without table TTL.
 func (s *Sink) expire() {
 	for i, c := range s.cfg.Shards {
-		if s.feats[i].Version == (Version{}) || s.feats[i].TTL {
+		if s.feats[i].Version == (Version{}) {
+			// The server did not answer at start: ask now.
+			ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+			f, err := DetectFeatures(ctx, c)
+			cancel()
+			if err != nil {
+				continue
+			}
+			s.feats[i] = f
+		}
+		if s.feats[i].TTL {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
@@ -674,7 +749,7 @@ func (s *Sink) Stats() SinkStats {
 	s.mu.Unlock()
 	st.Batches, st.Rows, st.Errors = s.batches.Load(), s.rows.Load(), s.errs.Load()
 	st.AlreadyThere, st.Dropped, st.Spooled = s.already.Load(), s.dropped.Load(), s.spooled.Load()
-	st.ExpiredPartitions, st.RepairedViews = s.expired.Load(), s.repaired.Load()
+	st.ExpiredPartitions, st.RepairedViews, st.DeadBatches = s.expired.Load(), s.repaired.Load(), s.deadBatches.Load()
 	return st
 }
 
@@ -689,6 +764,8 @@ func (s *Sink) WriteMetrics(w *metrics.Writer) {
 	w.Sample("flowscan_clickhouse_spooled_batches_total", metrics.Counter, "Batches written to the local spool.", float64(st.Spooled))
 	w.Sample("flowscan_clickhouse_spool_batches", metrics.Gauge, "Batches waiting in the local spool.", float64(st.SpoolBatches))
 	w.Sample("flowscan_clickhouse_spool_bytes", metrics.Gauge, "Size of the local spool.", float64(st.SpoolBytes))
+	w.Sample("flowscan_clickhouse_dead_batches_total", metrics.Counter, "Batches the server refused again and again, set aside in the spool's dead/ directory.", float64(st.DeadBatches))
+	w.Sample("flowscan_clickhouse_repaired_views_total", metrics.Counter, "Consolidated tables completed after an interrupted insert.", float64(st.RepairedViews))
 	w.Sample("flowscan_clickhouse_memory_batches", metrics.Gauge, "Sealed batches waiting in memory.", float64(st.MemoryBatches))
 	up := 1.0
 	if s.down.Load() {

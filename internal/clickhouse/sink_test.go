@@ -464,3 +464,27 @@ func TestSinkPartialBatchAndMovedShard(t *testing.T) {
 		}
 	}
 }
+
+// TestSinkSetsAsideRefusedBatches: batches the server refuses every time
+// (here: the raw table was dropped behind the sink's back) are set aside
+// in dead/ after maxRefusals tries each, not retried forever and not
+// lost.
+func TestSinkSetsAsideRefusedBatches(t *testing.T) {
+	old := maxRefusals
+	maxRefusals = 2
+	defer func() { maxRefusals = old }()
+	srv := chtest.Start(t)
+	c, _ := NewClient(srv.URL("fs"))
+	initSchema(t, c)
+	spool := t.TempDir()
+	s := newTestSink(t, c, spool, 1000)
+	if err := c.Exec(context.Background(), "RENAME TABLE fs.flows TO fs.flows_gone"); err != nil {
+		t.Fatal(err)
+	}
+	s.Flows(testFlows(13, 2000, time.Now()))
+	s.Close(60 * time.Second)
+	dead, _ := filepath.Glob(filepath.Join(spool, "dead", "*"+spoolSuffix))
+	if st := s.Stats(); st.DeadBatches != 2 || len(dead) != 2 || st.Dropped != 0 || st.SpoolBatches != 0 {
+		t.Errorf("stats %+v, dead files %v: want both batches set aside, nothing dropped or left in the spool", st, dead)
+	}
+}
