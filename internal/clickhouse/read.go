@@ -14,31 +14,35 @@ import (
 // step 0), and whose retention still covers from. The raw table answers
 // when nothing coarser does.
 func (s *Schema) Pick(need []string, from, to time.Time, step time.Duration, now time.Time) Table {
-	tables := s.Tables()
 	window := to.Sub(from)
 	limit := step
 	if limit <= 0 {
 		limit = window / 10
 	}
+	return s.coarsest(need, from, now, func(t Table) bool {
+		if t.Step > limit {
+			return false
+		}
+		aligned := from.Equal(from.Truncate(t.Step)) && to.Equal(to.Truncate(t.Step))
+		// Rankings and totals tolerate edges off by a tenth of the window.
+		return aligned || step <= 0 && t.Step <= window/10
+	})
+}
+
+// coarsest returns the coarsest table that keeps every field in need,
+// fits (consulted for consolidated tables only) and still holds from
+// (a zero from: the beginning). A table that fits but no longer holds
+// from is used only when no other one does; the raw table is the last
+// resort.
+func (s *Schema) coarsest(need []string, from, now time.Time, fits func(Table) bool) Table {
+	tables := s.Tables()
 	var fallback *Table
 	for i := len(tables) - 1; i >= 0; i-- {
 		t := tables[i]
-		if !hasAll(t.Keys, need) {
+		if !hasAll(t.Keys, need) || t.Step > 0 && !fits(t) {
 			continue
 		}
-		if t.Step > 0 {
-			if t.Step > limit {
-				continue
-			}
-			aligned := from.Equal(from.Truncate(t.Step)) && to.Equal(to.Truncate(t.Step))
-			// Rankings and totals tolerate edges off by a tenth of the window.
-			if !aligned && !(step <= 0 && t.Step <= window/10) {
-				continue
-			}
-		}
-		if ttl := s.ttl(t.Name); ttl > 0 && from.Before(now.Add(-ttl)) {
-			// This table no longer holds the start of the window; use it
-			// only if no other one does.
+		if ttl := s.ttl(t.Name); ttl > 0 && (from.IsZero() || from.Before(now.Add(-ttl))) {
 			if fallback == nil {
 				fallback = &tables[i]
 			}
@@ -106,28 +110,7 @@ func ParseAddrHex(s string) (netip.Addr, error) {
 // fall on. A zero from or to is an open side (every table's intervals
 // fit it). Retention is checked as in Pick.
 func (s *Schema) PickExact(need []string, from, to, now time.Time) Table {
-	tables := s.Tables()
-	var fallback *Table
-	for i := len(tables) - 1; i >= 0; i-- {
-		t := tables[i]
-		if !hasAll(t.Keys, need) {
-			continue
-		}
-		if t.Step > 0 {
-			if !from.IsZero() && !from.Equal(from.Truncate(t.Step)) || !to.IsZero() && !to.Equal(to.Truncate(t.Step)) {
-				continue
-			}
-		}
-		if ttl := s.ttl(t.Name); ttl > 0 && (from.IsZero() || from.Before(now.Add(-ttl))) {
-			if fallback == nil {
-				fallback = &tables[i]
-			}
-			continue
-		}
-		return t
-	}
-	if fallback != nil {
-		return *fallback
-	}
-	return tables[0]
+	return s.coarsest(need, from, now, func(t Table) bool {
+		return (from.IsZero() || from.Equal(from.Truncate(t.Step))) && (to.IsZero() || to.Equal(to.Truncate(t.Step)))
+	})
 }
