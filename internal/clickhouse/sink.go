@@ -211,8 +211,9 @@ func (s *Sink) Flows(recs []flow.Record) {
 		return
 	}
 	for i := range recs {
-		if s.cur == nil {
-			s.startBatch()
+		if s.cur == nil && !s.startBatch() {
+			s.dropped.Add(uint64(len(recs) - i))
+			return
 		}
 		b := s.cur
 		b.data = AppendRow(b.data, &recs[i], b.id)
@@ -230,15 +231,19 @@ func (s *Sink) Flows(recs []flow.Record) {
 	}
 }
 
-func (s *Sink) startBatch() {
+func (s *Sink) startBatch() bool {
 	if s.nextSeq >= s.spool.reserved {
+		// An id used without being reserved on disk could be used again
+		// after a restart, and a batch in doubt then mistaken for it.
 		if err := s.spool.reserve(s.nextSeq + seqChunk); err != nil {
-			s.log.Error("cannot reserve batch ids", "err", err)
+			s.log.Error("cannot reserve batch ids on disk: flows not sent to ClickHouse until it works", "err", err)
+			return false
 		}
 	}
 	s.cur = &batch{id: uint64(s.spool.collectorID)<<seqBits | s.nextSeq&seqMask, data: s.getBuffer()}
 	s.nextSeq++
 	s.curSince = time.Now()
+	return true
 }
 
 // getBuffer returns an empty batch buffer with room for a whole batch,
