@@ -44,7 +44,7 @@ func (f *clickhouseFlags) register(fs *flag.FlagSet, withSpool bool) {
 		fs.StringVar(&f.spoolDir, "clickhouse-spool", "", "`DIR` keeping batches while ClickHouse is unreachable (default STATE-DIR/clickhouse-spool)")
 		fs.StringVar(&f.spoolMax, "clickhouse-spool-max", "1GiB", "most `SIZE` the spool may take; batches beyond it are dropped and counted")
 		fs.IntVar(&f.batchRows, "clickhouse-batch-rows", 0, "most flows per INSERT (default 262144, at most 1048576)")
-		fs.IntVar(&f.senders, "clickhouse-senders", 1, "concurrent INSERTs per shard; more use more server cores, but after a server crash the views may need `clickhouse rebuild`")
+		fs.IntVar(&f.senders, "clickhouse-senders", 1, "`N` concurrent INSERTs per shard; more use more server cores, but after a server crash the views may need flowscan clickhouse rebuild")
 	}
 }
 
