@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -279,5 +281,74 @@ func TestClickHouseTwoShardCluster(t *testing.T) {
 	fromCluster := top(append([]string{"query"}, chArgs...)...)
 	if fromFiles != fromCluster || strings.Count(fromFiles, "\n") < 5 {
 		t.Errorf("top 5 dst_port differ:\nflow files:\n%s\ncluster:\n%s", fromFiles, fromCluster)
+	}
+}
+
+// TestRunWithClickHouseFromConfig: one configuration file with a
+// clickhouse section; `flowscan clickhouse init --config` and `flowscan
+// run --config` collect into flow files and ClickHouse, and the
+// dashboard offers the clickhouse module.
+func TestRunWithClickHouseFromConfig(t *testing.T) {
+	needFlowscan(t)
+	srv := chtest.Start(t)
+	dir := t.TempDir()
+	udpPort, webPort, metricsPort := freeUDPPort(t), freeTCPPort(t), freeTCPPort(t)
+	cfg := fmt.Sprintf(`collect:
+  listen: ["127.0.0.1:%d"]
+  dir: flows
+  metrics: "127.0.0.1:%d"
+scan:
+  rrd_dir: rrd
+  report_classes: [cuflow]
+web:
+  listen: 127.0.0.1:%d
+clickhouse:
+  url: %s
+  ttl: {flows: 3d, flows_1m: 10d}
+`, udpPort, metricsPort, webPort, srv.URL("fsrun"))
+	path := filepath.Join(dir, "flowscan.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runFlowscan(t, "clickhouse", "init", "--config", path); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	p := start(t, "flowscan run", flowscanBin, "run", "--config", path, "--log-level", "warn")
+	c := &collector{proc: p, metrics: fmt.Sprintf("127.0.0.1:%d", metricsPort)}
+	eventually(t, 15*time.Second, "the collector", func() bool {
+		if !p.running() {
+			t.Fatalf("flowscan run exited: %v\n%s", p.err, p.out.String())
+		}
+		_, err := c.scrape()
+		return err == nil
+	})
+	sendFlows(t, udpPort, "v9", 5000, 20000, 21)
+	eventually(t, 20*time.Second, "flows in ClickHouse", func() bool {
+		m, err := c.scrape()
+		return err == nil && metricSum(m, "flowscan_flows_total") > 0 &&
+			metricSum(m, "flowscan_clickhouse_rows_total") >= metricSum(m, "flowscan_flows_total")
+	})
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/catalog", webPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var catalog struct {
+		Modules []struct{ Name string } `json:"modules"`
+	}
+	json.NewDecoder(resp.Body).Decode(&catalog)
+	resp.Body.Close()
+	var names []string
+	for _, m := range catalog.Modules {
+		names = append(names, m.Name)
+	}
+	if !strings.Contains(strings.Join(names, ","), "clickhouse") {
+		t.Errorf("dashboard modules %v: want the clickhouse module", names)
+	}
+	if err := p.signal(t, syscall.SIGTERM, 20*time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, p.out.String())
+	}
+	want := fileTotals(t, filepath.Join(dir, "flows"))
+	if got := clickhouseTotals(t, srv.URL("fsrun"), "flows"); got != want || want.flows == 0 {
+		t.Errorf("ClickHouse %+v, flow files %+v", got, want)
 	}
 }
