@@ -8,11 +8,59 @@
 package rrd
 
 /*
-#cgo pkg-config: librrd
+#cgo LDFLAGS: -ldl
 #include <rrd.h>
+#include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+// librrd is loaded when first needed (dlopen), not when the process
+// starts: it pulls in some fifty shared libraries (cairo, pango, glib…)
+// whose loading would cost every flowscan command milliseconds, and the
+// commands that never touch an RRD (collect, query, dump) then run where
+// librrd is not installed.
+static int (*p_rrd_create)(int, char **);
+static int (*p_rrd_update)(int, char **);
+static int (*p_rrd_flushcached)(int, char **);
+static int (*p_rrd_fetch)(int, char **, time_t *, time_t *, unsigned long *, unsigned long *, char ***, rrd_value_t **);
+static int (*p_rrd_xport)(int, char **, int *, time_t *, time_t *, unsigned long *, unsigned long *, char ***, rrd_value_t **);
+static rrd_info_t *(*p_rrd_graph_v)(int, char **);
+static void (*p_rrd_info_free)(rrd_info_t *);
+static void (*p_rrd_freemem)(void *);
+static int (*p_rrd_test_error)(void);
+static char *(*p_rrd_get_error)(void);
+static void (*p_rrd_clear_error)(void);
+
+static int fs_load(char *err, size_t n) {
+	const char *names[] = {"librrd.so.8", "librrd.so", NULL};
+	void *h = NULL;
+	for (int i = 0; names[i] != NULL && h == NULL; i++) h = dlopen(names[i], RTLD_NOW | RTLD_GLOBAL);
+	if (h == NULL) {
+		snprintf(err, n, "%s", dlerror());
+		return -1;
+	}
+#define FS_SYM(name) if ((*(void **)&p_##name = dlsym(h, #name)) == NULL) { snprintf(err, n, "librrd has no %s", #name); return -1; }
+	FS_SYM(rrd_create) FS_SYM(rrd_update) FS_SYM(rrd_flushcached) FS_SYM(rrd_fetch) FS_SYM(rrd_xport)
+	FS_SYM(rrd_graph_v) FS_SYM(rrd_info_free) FS_SYM(rrd_freemem) FS_SYM(rrd_test_error)
+	FS_SYM(rrd_get_error) FS_SYM(rrd_clear_error)
+#undef FS_SYM
+	return 0;
+}
+
+#define rrd_create p_rrd_create
+#define rrd_update p_rrd_update
+#define rrd_flushcached p_rrd_flushcached
+#define rrd_fetch p_rrd_fetch
+#define rrd_xport p_rrd_xport
+#define rrd_graph_v p_rrd_graph_v
+#define rrd_info_free p_rrd_info_free
+#define rrd_test_error p_rrd_test_error
+#define rrd_get_error p_rrd_get_error
+#define rrd_clear_error p_rrd_clear_error
+
+static void fs_freemem(void *p) { p_rrd_freemem(p); }
 
 enum { FS_CREATE, FS_UPDATE, FS_FLUSH };
 
@@ -106,6 +154,23 @@ import (
 
 // lib serialises all calls into librrd.
 var lib sync.Mutex
+
+var (
+	loadOnce sync.Once
+	loadErr  error
+)
+
+// load loads librrd on first use.
+func load() error {
+	loadOnce.Do(func() {
+		errbuf := (*C.char)(C.malloc(errLen))
+		defer C.free(unsafe.Pointer(errbuf))
+		if C.fs_load(errbuf, errLen) != 0 {
+			loadErr = fmt.Errorf("rrd: cannot load librrd (Debian: apt install librrd8): %s", C.GoString(errbuf))
+		}
+	})
+	return loadErr
+}
 
 const errLen = 512
 
@@ -333,6 +398,9 @@ func (c *Client) Fetch(path, cf string, start, end time.Time, resolution time.Du
 	var data *C.rrd_value_t
 	errbuf := (*C.char)(C.malloc(errLen))
 	defer C.free(unsafe.Pointer(errbuf))
+	if err := load(); err != nil {
+		return nil, err
+	}
 	lib.Lock()
 	rc := C.fs_fetch(C.int(len(args)), argv, &cstart, &cend, &step, &n, &names, &data, errbuf, errLen)
 	lib.Unlock()
@@ -355,6 +423,9 @@ func (c *Client) Xport(args ...string) (*Series, error) {
 	var data *C.rrd_value_t
 	errbuf := (*C.char)(C.malloc(errLen))
 	defer C.free(unsafe.Pointer(errbuf))
+	if err := load(); err != nil {
+		return nil, err
+	}
 	lib.Lock()
 	rc := C.fs_xport(C.int(len(full)), argv, &cstart, &cend, &step, &n, &names, &data, errbuf, errLen)
 	lib.Unlock()
@@ -375,6 +446,9 @@ func (c *Client) Graph(args ...string) ([]byte, error) {
 	errbuf := (*C.char)(C.malloc(errLen))
 	defer C.free(unsafe.Pointer(errbuf))
 	var size C.size_t
+	if err := load(); err != nil {
+		return nil, err
+	}
 	lib.Lock()
 	img := C.fs_graph(C.int(len(full)), argv, &size, errbuf, errLen)
 	lib.Unlock()
@@ -391,11 +465,11 @@ func collect(cstart, cend C.time_t, step, n C.ulong, names **C.char, data *C.rrd
 	for i := C.ulong(0); i < n; i++ {
 		p := C.fs_str_at(names, i)
 		s.Names = append(s.Names, C.GoString(p))
-		C.rrd_freemem(unsafe.Pointer(p))
+		C.fs_freemem(unsafe.Pointer(p))
 	}
-	C.rrd_freemem(unsafe.Pointer(names))
+	C.fs_freemem(unsafe.Pointer(names))
 	if step == 0 || n == 0 {
-		C.rrd_freemem(unsafe.Pointer(data))
+		C.fs_freemem(unsafe.Pointer(data))
 		return s
 	}
 	rows := int((cend - cstart) / C.time_t(step))
@@ -405,7 +479,7 @@ func collect(cstart, cend C.time_t, step, n C.ulong, names **C.char, data *C.rrd
 		copy(row, vals[r*int(n):(r+1)*int(n)])
 		s.Rows = append(s.Rows, row)
 	}
-	C.rrd_freemem(unsafe.Pointer(data))
+	C.fs_freemem(unsafe.Pointer(data))
 	return s
 }
 
@@ -415,6 +489,9 @@ func call(kind C.int, args []string) error {
 	defer free()
 	errbuf := (*C.char)(C.malloc(errLen))
 	defer C.free(unsafe.Pointer(errbuf))
+	if err := load(); err != nil {
+		return err
+	}
 	lib.Lock()
 	rc := C.fs_call(kind, C.int(len(args)), argv, errbuf, errLen)
 	lib.Unlock()
