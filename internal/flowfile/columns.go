@@ -344,93 +344,99 @@ func (c *columnCodec) decodeRange(out []flow.Record, lo int, cols Columns) {
 			v = starts
 		}
 		l.ints[col].decode(v, lo)
-		switch col {
-		case colStart:
-			if cols&ColStart != 0 {
-				for i := range out {
-					out[i].Start = base + int64(v[i])
-				}
-			}
-		case colEnd:
-			for i := range out {
-				out[i].End = base + int64(starts[i]) + unzigzag(v[i])
-			}
-		case colBytes:
-			for i := range out {
-				out[i].Bytes = v[i]
-			}
-		case colPackets:
-			for i := range out {
-				out[i].Packets = v[i]
-			}
-		case colDomain:
-			for i := range out {
-				out[i].Domain = uint32(v[i])
-			}
-		case colSamplingRate:
-			for i := range out {
-				out[i].SamplingRate = uint32(v[i])
-			}
-		case colInIf:
-			for i := range out {
-				out[i].InIf = uint32(v[i])
-			}
-		case colOutIf:
-			for i := range out {
-				out[i].OutIf = uint32(v[i])
-			}
-		case colSrcAS:
-			for i := range out {
-				out[i].SrcAS = uint32(v[i])
-			}
-		case colDstAS:
-			for i := range out {
-				out[i].DstAS = uint32(v[i])
-			}
-		case colSrcPort:
-			for i := range out {
-				out[i].SrcPort = uint16(v[i])
-			}
-		case colDstPort:
-			for i := range out {
-				out[i].DstPort = uint16(v[i])
-			}
-		case colSrcVLAN:
-			for i := range out {
-				out[i].SrcVLAN = uint16(v[i])
-			}
-		case colDstVLAN:
-			for i := range out {
-				out[i].DstVLAN = uint16(v[i])
-			}
-		case colProto:
-			for i := range out {
-				out[i].Proto = uint8(v[i])
-			}
-		case colTOS:
-			for i := range out {
-				out[i].TOS = uint8(v[i])
-			}
-		case colTCPFlags:
-			for i := range out {
-				out[i].TCPFlags = uint8(v[i])
-			}
-		case colSrcMask:
-			for i := range out {
-				out[i].SrcMask = uint8(v[i])
-			}
-		case colDstMask:
-			for i := range out {
-				out[i].DstMask = uint8(v[i])
-			}
-		case colSrcMAC:
-			for i := range out {
-				out[i].SrcMAC = uintToMAC(v[i])
-			}
-		case colDstMAC:
-			for i := range out {
-				out[i].DstMAC = uintToMAC(v[i])
-			}
+		if col != colStart || cols&ColStart != 0 {
+			setIntColumn(out, col, v, starts, base)
+		}
+	}
+}
+
+// setIntColumn stores the decoded values v of integer column col into
+// out (End needs the decoded starts; Start and End are relative to base).
+func setIntColumn(out []flow.Record, col int, v, starts []uint64, base int64) {
+	switch col {
+	case colStart:
+		for i := range out {
+			out[i].Start = base + int64(v[i])
+		}
+	case colEnd:
+		for i := range out {
+			out[i].End = base + int64(starts[i]) + unzigzag(v[i])
+		}
+	case colBytes:
+		for i := range out {
+			out[i].Bytes = v[i]
+		}
+	case colPackets:
+		for i := range out {
+			out[i].Packets = v[i]
+		}
+	case colDomain:
+		for i := range out {
+			out[i].Domain = uint32(v[i])
+		}
+	case colSamplingRate:
+		for i := range out {
+			out[i].SamplingRate = uint32(v[i])
+		}
+	case colInIf:
+		for i := range out {
+			out[i].InIf = uint32(v[i])
+		}
+	case colOutIf:
+		for i := range out {
+			out[i].OutIf = uint32(v[i])
+		}
+	case colSrcAS:
+		for i := range out {
+			out[i].SrcAS = uint32(v[i])
+		}
+	case colDstAS:
+		for i := range out {
+			out[i].DstAS = uint32(v[i])
+		}
+	case colSrcPort:
+		for i := range out {
+			out[i].SrcPort = uint16(v[i])
+		}
+	case colDstPort:
+		for i := range out {
+			out[i].DstPort = uint16(v[i])
+		}
+	case colSrcVLAN:
+		for i := range out {
+			out[i].SrcVLAN = uint16(v[i])
+		}
+	case colDstVLAN:
+		for i := range out {
+			out[i].DstVLAN = uint16(v[i])
+		}
+	case colProto:
+		for i := range out {
+			out[i].Proto = uint8(v[i])
+		}
+	case colTOS:
+		for i := range out {
+			out[i].TOS = uint8(v[i])
+		}
+	case colTCPFlags:
+		for i := range out {
+			out[i].TCPFlags = uint8(v[i])
+		}
+	case colSrcMask:
+		for i := range out {
+			out[i].SrcMask = uint8(v[i])
+		}
+	case colDstMask:
+		for i := range out {
+			out[i].DstMask = uint8(v[i])
+		}
+	case colSrcMAC:
+		for i := range out {
+			out[i].SrcMAC = uintToMAC(v[i])
+		}
+	case colDstMAC:
+		for i := range out {
+			out[i].DstMAC = uintToMAC(v[i])
 		}
 	}
 }

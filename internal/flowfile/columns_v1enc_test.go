@@ -30,25 +30,8 @@ func (c *columnCodec) appendColumns(dst []byte, recs []flow.Record, base int64) 
 	n := len(recs)
 	c.scratch(n)
 	for col := range numAddrColumns {
-		a := c.addrs
-		switch col {
-		case addrExporter:
-			for i := range recs {
-				a[i] = recs[i].Exporter
-			}
-		case addrSrc:
-			for i := range recs {
-				a[i] = recs[i].SrcAddr
-			}
-		case addrDst:
-			for i := range recs {
-				a[i] = recs[i].DstAddr
-			}
-		case addrNextHop:
-			for i := range recs {
-				a[i] = recs[i].NextHop
-			}
-		}
+		a := c.addrs[:n]
+		extractAddrs(a, recs, col)
 		dst = appendAddrColumn(dst, a)
 	}
 	for col := range numIntColumns {
