@@ -188,25 +188,6 @@ func (s *spool) record(seq uint64, size int64) {
 	s.bytes += size
 }
 
-// put writes b to the spool and records it (tests and single-threaded
-// callers).
-func (s *spool) put(b *batch) (int64, error) {
-	buf := s.encode(b)
-	if err := s.write(b.seq(), buf); err != nil {
-		return 0, err
-	}
-	s.record(b.seq(), int64(len(buf)))
-	return int64(len(buf)), nil
-}
-
-// head returns the oldest spooled sequence number.
-func (s *spool) head() (uint64, bool) {
-	if len(s.files) == 0 {
-		return 0, false
-	}
-	return s.files[0], true
-}
-
 // load reads the batch with sequence number seq.
 func (s *spool) load(seq uint64) (*batch, error) {
 	raw, err := os.ReadFile(s.path(seq))
