@@ -24,6 +24,22 @@ func BenchmarkAppendRow(b *testing.B) {
 	}
 }
 
+// BenchmarkNativeAdd is the collector's cost per flow of the sink's
+// encoding: one row into the Native columns of a batch.
+func BenchmarkNativeAdd(b *testing.B) {
+	recs := testFlows(9, 1024, time.Now())
+	var nb nativeBuilder
+	nb.reset(make([]byte, nativeSize(len(recs))), len(recs))
+	b.SetBytes(RowSize)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if nb.full() {
+			nb.rows = 0
+		}
+		nb.add(&recs[i%len(recs)], 1)
+	}
+}
+
 // BenchmarkSinkIntoClickHouse feeds flows to a Sink as the collector's
 // pipeline would and waits until a local server has them all: the
 // flows/s it reports is the sink's sustained insert rate (both on the

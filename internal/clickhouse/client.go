@@ -1,7 +1,7 @@
 // Package clickhouse is flowscan's scale-out store: a plain-HTTP client for
 // ClickHouse, the schema (raw flows plus 1-minute, 5-minute and 1-hour
 // consolidated tables, optionally behind Distributed tables over a
-// cluster), the collector's sink that inserts flows in RowBinary batches
+// cluster), the collector's sink that inserts flows in Native-format batches
 // and spools them to local disk while the server is slow or down, and
 // the read side used by `flowscan query` and the web UI.
 //

@@ -77,7 +77,7 @@ type SinkStats struct {
 }
 
 // Sink inserts decoded flows into ClickHouse. It implements the
-// collector's flow sink: Flows copies the records into RowBinary batches
+// collector's flow sink: Flows copies the records into batches (Native columns)
 // and returns at once; one goroutine sends the batches in order, spools
 // them to disk while the server is unreachable and sends the spool first
 // when it is back. A batch is never inserted twice: its id is in every
@@ -216,7 +216,7 @@ func (s *Sink) Flows(recs []flow.Record) {
 			return
 		}
 		b := s.cur
-		b.data = AppendRow(b.data, &recs[i], b.id)
+		b.build.add(&recs[i], b.id)
 		t := unixSeconds(recs[i].End)
 		if b.rows == 0 || t < b.minT {
 			b.minT = t
@@ -225,7 +225,7 @@ func (s *Sink) Flows(recs []flow.Record) {
 			b.maxT = t
 		}
 		b.rows++
-		if b.rows >= s.cfg.BatchRows {
+		if b.build.full() {
 			s.sealLocked()
 		}
 	}
@@ -240,27 +240,31 @@ func (s *Sink) startBatch() bool {
 			return false
 		}
 	}
-	s.cur = &batch{id: uint64(s.spool.collectorID)<<seqBits | s.nextSeq&seqMask, data: s.getBuffer()}
+	s.cur = &batch{id: uint64(s.spool.collectorID)<<seqBits | s.nextSeq&seqMask}
+	s.cur.build.reset(s.getBuffer(), s.cfg.BatchRows)
 	s.nextSeq++
 	s.curSince = time.Now()
 	return true
 }
 
-// getBuffer returns an empty batch buffer with room for a whole batch,
-// reused from sent batches when one is free.
+// getBuffer returns a batch buffer with room for a whole batch (Native
+// columns), reused from sent batches when one is free.
 func (s *Sink) getBuffer() []byte {
 	if n := len(s.free); n > 0 {
 		b := s.free[n-1]
 		s.free = s.free[:n-1]
-		return b[:0]
+		return b
 	}
-	return make([]byte, 0, s.cfg.BatchRows*RowSize)
+	return make([]byte, nativeSize(s.cfg.BatchRows))
 }
 
-// putBuffer keeps a sent batch's buffer for reuse (a few at most).
-func (s *Sink) putBuffer(b []byte) {
-	if cap(b) == s.cfg.BatchRows*RowSize && len(s.free) < 2 {
-		s.free = append(s.free, b)
+// putBuffer keeps the buffer of a sent batch for reuse (a few at most);
+// batches read from the spool have none.
+func (s *Sink) putBuffer(b *batch) {
+	buf := b.build.buf
+	b.build = nativeBuilder{}
+	if buf != nil && len(buf) == nativeSize(s.cfg.BatchRows) && len(s.free) < 2 {
+		s.free = append(s.free, buf)
 	}
 }
 
@@ -271,6 +275,7 @@ func (s *Sink) sealLocked() {
 	if b == nil || b.rows == 0 {
 		return
 	}
+	b.data = b.build.seal()
 	if s.cfg.Block && len(s.mem) >= s.cfg.MemoryBatches {
 		deadline := time.Now().Add(s.cfg.Timeout)
 		for len(s.mem) >= s.cfg.MemoryBatches && time.Now().Before(deadline) && s.ctx.Err() == nil {
@@ -305,7 +310,7 @@ func (s *Sink) spooler() {
 		s.spill(b)
 		s.mu.Lock()
 		delete(s.pending, b.seq())
-		s.putBuffer(b.data)
+		s.putBuffer(b)
 		s.mu.Unlock()
 	}
 }
@@ -405,7 +410,7 @@ func (s *Sink) finish(b *batch, fromSpool bool) {
 		return
 	}
 	s.inflightMem--
-	s.putBuffer(b.data)
+	s.putBuffer(b)
 }
 
 // park keeps a batch whose INSERT failed in the spool, with its
@@ -429,7 +434,7 @@ func (s *Sink) park(b *batch, fromSpool bool) {
 	s.mu.Lock()
 	delete(s.inflight, b.seq())
 	s.inflightMem--
-	s.putBuffer(b.data)
+	s.putBuffer(b)
 	s.mu.Unlock()
 }
 
@@ -474,17 +479,20 @@ func (s *Sink) send(b *batch) error {
 			if err := s.repairViews(ctx, sc, b); err != nil {
 				return err
 			}
-			missing := b.rowsOutside(days)
-			if len(missing) == 0 {
+			missing, n, err := b.rowsOutside(days)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
 				s.log.Info("batch already inserted by an earlier attempt", "batch", b.id, "rows", b.rows)
 				return nil
 			}
-			s.log.Warn("batch partly inserted by an earlier attempt: sending the days it lacks", "batch", b.id, "rows", b.rows, "missing", len(missing)/RowSize)
-			return sc.InsertWithID(ctx, table, RawColumnList(), "RowBinary", missing, b.queryID()+"-rest")
+			s.log.Warn("batch partly inserted by an earlier attempt: sending the days it lacks", "batch", b.id, "rows", b.rows, "missing", n)
+			return sc.InsertWithID(ctx, table, RawColumnList(), b.format(), missing, b.queryID()+"-rest")
 		}
 	}
 	b.attempted = true
-	return c.InsertWithID(ctx, table, RawColumnList(), "RowBinary", b.data, b.queryID())
+	return c.InsertWithID(ctx, table, RawColumnList(), b.format(), b.data, b.queryID())
 }
 
 // countBatchDays returns the days (YYYYMMDD of time_end, the raw table's
@@ -507,17 +515,28 @@ func (s *Sink) countBatchDays(ctx context.Context, c *Client, b *batch) (map[uin
 }
 
 // rowsOutside returns the rows of b whose day (UTC, of time_end) is not
-// in days.
-func (b *batch) rowsOutside(days map[uint32]bool) []byte {
-	var out []byte
-	for off := 0; off+RowSize <= len(b.data); off += RowSize {
-		t := time.Unix(int64(binary.LittleEndian.Uint32(b.data[off+4:])), 0).UTC()
+// in days, in b's format, and how many.
+func (b *batch) rowsOutside(days map[uint32]bool) ([]byte, int, error) {
+	outside := func(timeEnd []byte) bool {
+		t := time.Unix(int64(binary.LittleEndian.Uint32(timeEnd)), 0).UTC()
 		y, m, d := t.Date()
-		if !days[uint32(y*10000+int(m)*100+d)] {
-			out = append(out, b.data[off:off+RowSize]...)
-		}
+		return !days[uint32(y*10000+int(m)*100+d)]
 	}
-	return out
+	if b.rowBinary {
+		var out []byte
+		for off := 0; off+RowSize <= len(b.data); off += RowSize {
+			if outside(b.data[off+4:]) {
+				out = append(out, b.data[off:off+RowSize]...)
+			}
+		}
+		return out, len(out) / RowSize, nil
+	}
+	rows, cols, err := parseNative(b.data)
+	if err != nil {
+		return nil, 0, fmt.Errorf("clickhouse: batch %d: %w", b.id, err)
+	}
+	out, n := selectNative(rows, &cols, func(i int) bool { return outside(cols[1][4*i:]) })
+	return out, n, nil
 }
 
 // run starts the senders and the housekeeping, and closes done when all
@@ -662,7 +681,7 @@ func (s *Sink) deadLetter(b *batch, fromSpool bool, cause error) {
 		s.spool.remove(b.seq())
 	} else {
 		s.inflightMem--
-		s.putBuffer(b.data)
+		s.putBuffer(b)
 	}
 	s.mu.Unlock()
 	s.deadBatches.Add(1)

@@ -234,43 +234,36 @@ func TestSinkExactlyOnceAcrossOutage(t *testing.T) {
 // lost: the batch is in the table but marked attempted in the spool.
 func TestSinkDoesNotResendInsertedBatch(t *testing.T) {
 	srv := chtest.Start(t)
-	c, _ := NewClient(srv.URL("fs"))
-	initSchema(t, c)
-	spool := t.TempDir()
-	sp, err := openSpool(spool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs := testFlows(4, 1000, time.Now())
-	b := &batch{id: uint64(sp.collectorID)<<seqBits | 7, rows: len(recs), attempted: true, minT: 1 << 31}
-	for i := range recs {
-		b.data = AppendRow(b.data, &recs[i], b.id)
-		b.minT = min(b.minT, unixSeconds(recs[i].End))
-		b.maxT = max(b.maxT, unixSeconds(recs[i].End))
-	}
-	if err := c.Insert(context.Background(), "fs.flows", RawColumnList(), "RowBinary", b.data); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sp.put(b); err != nil {
-		t.Fatal(err)
-	}
-	// A second attempted batch that never reached the server.
-	b2 := &batch{id: b.id + 1, rows: b.rows, data: b.data, attempted: true, minT: b.minT, maxT: b.maxT}
-	// Its rows carry b's id in data; rewrite them with b2's id.
-	b2.data = nil
-	for i := range recs {
-		b2.data = AppendRow(b2.data, &recs[i], b2.id)
-	}
-	sp.put(b2)
-	s := newTestSink(t, c, spool, 1000)
-	s.Close(30 * time.Second)
-	want := sum(recs)
-	want.flows, want.packets, want.bytes = 2*want.flows, 2*want.packets, 2*want.bytes
-	if got := tableTotals(t, c, "flows"); got != want {
-		t.Errorf("totals %+v, want %+v (batch 7 once, batch 8 once)", got, want)
-	}
-	if st := s.Stats(); st.AlreadyThere != 1 || st.Batches != 2 {
-		t.Errorf("stats %+v: want one batch found already inserted, two done", st)
+	for _, rowBinary := range []bool{false, true} {
+		t.Run(formatName(rowBinary), func(t *testing.T) {
+			c, _ := NewClient(srv.URL("fs" + formatName(rowBinary)))
+			initSchema(t, c)
+			spool := t.TempDir()
+			sp, err := openSpool(spool)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs := testFlows(4, 1000, time.Now())
+			b := testBatch(uint64(sp.collectorID)<<seqBits|7, recs, rowBinary, true)
+			if err := c.Insert(context.Background(), c.Database+".flows", RawColumnList(), b.format(), b.data); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sp.put(b); err != nil {
+				t.Fatal(err)
+			}
+			// A second attempted batch that never reached the server.
+			sp.put(testBatch(b.id+1, recs, rowBinary, true))
+			s := newTestSink(t, c, spool, 1000)
+			s.Close(30 * time.Second)
+			want := sum(recs)
+			want.flows, want.packets, want.bytes = 2*want.flows, 2*want.packets, 2*want.bytes
+			if got := tableTotals(t, c, "flows"); got != want {
+				t.Errorf("totals %+v, want %+v (batch 7 once, batch 8 once)", got, want)
+			}
+			if st := s.Stats(); st.AlreadyThere != 1 || st.Batches != 2 {
+				t.Errorf("stats %+v: want one batch found already inserted, two done", st)
+			}
+		})
 	}
 }
 
@@ -410,9 +403,18 @@ func TestSinkBlockingProducerLosesNothing(t *testing.T) {
 // day is sent, to that shard, and nothing twice.
 func TestSinkPartialBatchAndMovedShard(t *testing.T) {
 	srvs := chtest.StartCluster(t, "", 2)
+	for _, rowBinary := range []bool{false, true} {
+		t.Run(formatName(rowBinary), func(t *testing.T) {
+			testSinkPartialBatchAndMovedShard(t, srvs, rowBinary)
+		})
+	}
+}
+
+func testSinkPartialBatchAndMovedShard(t *testing.T, srvs []*chtest.Server, rowBinary bool) {
+	db := "fs" + formatName(rowBinary)
 	var clients []*Client
 	for _, srv := range srvs {
-		c, _ := NewClient(srv.URL("fs"))
+		c, _ := NewClient(srv.URL(db))
 		initSchema(t, c)
 		clients = append(clients, c)
 	}
@@ -424,34 +426,23 @@ func TestSinkPartialBatchAndMovedShard(t *testing.T) {
 	midnight := time.Now().UTC().Truncate(24 * time.Hour)
 	yesterday := testFlows(11, 300, midnight.Add(-time.Second)) // ends in the hour before midnight
 	today := testFlows(12, 200, midnight.Add(90*time.Minute))   // ends after midnight
-	b := &batch{id: uint64(sp.collectorID)<<seqBits | 40, attempted: true, minT: 1 << 31}
-	for _, part := range [][]flow.Record{yesterday, today} {
-		for i := range part {
-			b.data = AppendRow(b.data, &part[i], b.id)
-			b.rows++
-			b.minT = min(b.minT, unixSeconds(part[i].End))
-			b.maxT = max(b.maxT, unixSeconds(part[i].End))
-		}
-	}
+	all := append(append([]flow.Record{}, yesterday...), today...)
+	b := testBatch(uint64(sp.collectorID)<<seqBits|40, all, rowBinary, true)
 	// The earlier attempt stored yesterday's part on the shard that is
 	// listed second now.
-	var first []byte
-	for i := range yesterday {
-		first = AppendRow(first, &yesterday[i], b.id)
-	}
-	if err := clients[1].Insert(context.Background(), "fs.flows", RawColumnList(), "RowBinary", first); err != nil {
+	first := testBatch(b.id, yesterday, rowBinary, true)
+	if err := clients[1].Insert(context.Background(), db+".flows", RawColumnList(), first.format(), first.data); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sp.put(b); err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewSink(SinkConfig{Shards: clients, Schema: &Schema{Database: "fs"}, SpoolDir: spool,
+	s, err := NewSink(SinkConfig{Shards: clients, Schema: &Schema{Database: db}, SpoolDir: spool,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Close(30 * time.Second)
-	all := append(append([]flow.Record{}, yesterday...), today...)
 	if got, want := tableTotals(t, clients[1], "flows"), sum(all); got != want {
 		t.Errorf("shard holding the batch: %+v, want %+v", got, want)
 	}

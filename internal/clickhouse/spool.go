@@ -24,10 +24,25 @@ type batch struct {
 	id         uint64
 	rows       int
 	minT, maxT uint32 // time_end bounds (Unix seconds), to narrow the check
-	data       []byte // RowBinary rows
+	// data is the batch's rows once sealed: a Native block, or RowBinary
+	// rows for a batch spooled by flowscan before the Native format
+	// (rowBinary set).
+	data      []byte
+	rowBinary bool
+	// build holds the rows of the batch being filled (Native columns);
+	// its buffer is kept for reuse once the batch is sent.
+	build nativeBuilder
 	// attempted is set once an INSERT of the batch failed: its outcome is
 	// unknown and must be checked before sending again.
 	attempted bool
+}
+
+// format is the INSERT format of the batch's data.
+func (b *batch) format() string {
+	if b.rowBinary {
+		return "RowBinary"
+	}
+	return "Native"
 }
 
 // seq is the batch's sequence number (the low 40 bits of its id).
@@ -42,9 +57,13 @@ const (
 	// many rows as one block, atomically).
 	maxBatchRows = 1 << 20
 
-	spoolMagic  = "FSCHSPL1"
-	spoolHeader = 8 + 8 + 4 + 4 + 4 + 4
-	spoolSuffix = ".batch"
+	// spoolMagic starts a spool file of a Native batch; spoolMagicRowBinary
+	// one of RowBinary rows, as flowscan wrote them before the Native
+	// format (still read and sent as they are).
+	spoolMagic          = "FSCHSPL2"
+	spoolMagicRowBinary = "FSCHSPL1"
+	spoolHeader         = 8 + 8 + 4 + 4 + 4 + 4
+	spoolSuffix         = ".batch"
 )
 
 // errSpoolDamaged marks a spool file that can never be read (as opposed
@@ -151,6 +170,9 @@ func (s *spool) path(seq uint64) string {
 func (s *spool) encode(b *batch) []byte {
 	buf := make([]byte, spoolHeader, spoolHeader+len(b.data)/4)
 	copy(buf, spoolMagic)
+	if b.rowBinary {
+		copy(buf, spoolMagicRowBinary)
+	}
 	le := binary.LittleEndian
 	le.PutUint64(buf[8:], b.id)
 	le.PutUint32(buf[16:], uint32(b.rows))
@@ -194,21 +216,44 @@ func (s *spool) load(seq uint64) (*batch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse spool: %w", err)
 	}
-	if len(raw) < spoolHeader || string(raw[:8]) != spoolMagic {
+	return s.decode(raw, seq)
+}
+
+// decode reads a spool file's bytes (see load); seq is the sequence
+// number its name gives.
+func (s *spool) decode(raw []byte, seq uint64) (*batch, error) {
+	if len(raw) < spoolHeader || string(raw[:8]) != spoolMagic && string(raw[:8]) != spoolMagicRowBinary {
 		return nil, fmt.Errorf("%w: %s: not a spooled batch", errSpoolDamaged, s.path(seq))
 	}
 	le := binary.LittleEndian
 	b := &batch{id: le.Uint64(raw[8:]), rows: int(le.Uint32(raw[16:])), attempted: le.Uint32(raw[20:])&1 != 0,
-		minT: le.Uint32(raw[24:]), maxT: le.Uint32(raw[28:])}
+		minT: le.Uint32(raw[24:]), maxT: le.Uint32(raw[28:]), rowBinary: string(raw[:8]) == spoolMagicRowBinary}
 	if b.rows <= 0 || b.rows > maxBatchRows {
 		return nil, fmt.Errorf("%w: %s: %d rows in one batch", errSpoolDamaged, s.path(seq), b.rows)
 	}
-	b.data, err = s.dec.DecodeAll(raw[spoolHeader:], make([]byte, 0, b.rows*RowSize))
+	size := b.rows * RowSize
+	if !b.rowBinary {
+		size = nativeBlockSize(b.rows)
+	}
+	var err error
+	b.data, err = s.dec.DecodeAll(raw[spoolHeader:], make([]byte, 0, size))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", errSpoolDamaged, s.path(seq), err)
 	}
-	if len(b.data) != b.rows*RowSize || b.seq() != seq {
+	if len(b.data) != size || b.seq() != seq {
 		return nil, fmt.Errorf("%w: %s: %d bytes for %d rows (batch %d)", errSpoolDamaged, s.path(seq), len(b.data), b.rows, b.seq())
+	}
+	if !b.rowBinary {
+		rows, cols, err := parseNative(b.data)
+		if err == nil && rows != b.rows {
+			err = fmt.Errorf("%d rows in the block, %d in the header", rows, b.rows)
+		}
+		if err == nil && binary.LittleEndian.Uint64(cols[numRawColumns-1]) != b.id {
+			err = fmt.Errorf("rows of batch %d in the file of batch %d", binary.LittleEndian.Uint64(cols[numRawColumns-1]), b.id)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", errSpoolDamaged, s.path(seq), err)
+		}
 	}
 	return b, nil
 }
