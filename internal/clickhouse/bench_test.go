@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/flowscan/flowscan/internal/clickhouse/chtest"
+	"github.com/flowscan/flowscan/internal/flow"
+	"github.com/flowscan/flowscan/internal/gen"
 )
 
 func BenchmarkAppendRow(b *testing.B) {
@@ -76,6 +80,55 @@ func BenchmarkSinkIntoClickHouse(b *testing.B) {
 				b.Fatalf("inserted %d of %d flows (stats %+v)", st.Rows, b.N, st)
 			}
 			b.ReportMetric(float64(b.N)/el.Seconds(), "flows/s")
+		})
+	}
+}
+
+// BenchmarkServerCPU inserts batches of 262144 flows of `flowscan gen`'s
+// traffic model (one exporter, flows ending over the last minute) into
+// a local server with the full schema and reports the server's CPU per
+// flow, background merges included (it waits for the server to go idle
+// after the last batch): RowBinary as flowscan sent before, Native, and
+// Native in the raw table's order as the sink sends now. Run with
+// -benchtime 16x (one batch per iteration).
+func BenchmarkServerCPU(b *testing.B) {
+	srv := chtest.Start(b)
+	for _, variant := range []string{"RowBinary", "Native", "Native-ordered"} {
+		b.Run(variant, func(b *testing.B) {
+			db := "cpu_" + strings.ReplaceAll(variant, "-", "_")
+			c, _ := NewClient(srv.URL(db))
+			if _, err := (&Schema{Database: db}).Migrate(context.Background(), c); err != nil {
+				b.Fatal(err)
+			}
+			const rows = 262144
+			mix := gen.NewMix(1, gen.MixOptions{IPv6Share: 0.1})
+			exporter := netip.MustParseAddr("192.0.2.1")
+			recs := make([]flow.Record, rows)
+			now := time.Now()
+			var order rawOrder
+			buf := make([]byte, nativeSize(rows))
+			srv.WaitIdle(time.Minute)
+			cpu0, _ := srv.CPU()
+			n := 0
+			for b.Loop() {
+				for i := range recs {
+					mix.Next(&recs[i], now.Add(time.Duration(n)*time.Microsecond)) // 1 M flows/s
+					recs[i].Exporter = exporter
+					n++
+				}
+				bt := testBatch(uint64(n), recs, variant == "RowBinary", false)
+				if variant == "Native-ordered" {
+					bt.build.buf = buf
+					order.order(bt, rows)
+					buf = bt.build.buf
+				}
+				if err := c.Insert(context.Background(), db+".flows", RawColumnList(), bt.format(), bt.data); err != nil {
+					b.Fatal(err)
+				}
+			}
+			srv.WaitIdle(2 * time.Minute)
+			cpu1, _ := srv.CPU()
+			b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/float64(n), "server-ns/flow")
 		})
 	}
 }

@@ -584,6 +584,7 @@ func (s *Sink) run() {
 // which repairViews can attribute.
 func (s *Sink) sender(shard int) {
 	backoff := time.Duration(0)
+	var order rawOrder
 	for {
 		if s.ctx.Err() != nil {
 			return
@@ -615,6 +616,9 @@ func (s *Sink) sender(shard int) {
 			}
 			continue
 		}
+		// In the raw table's order the server need not sort the batch
+		// (see rawOrder).
+		order.order(b, s.cfg.BatchRows)
 		err = s.send(b)
 		if err == nil {
 			s.batches.Add(1)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -138,6 +139,49 @@ func (s *Server) start() {
 	}
 	log, _ := os.ReadFile(filepath.Join(s.Dir, "server.err.log"))
 	s.t.Fatalf("clickhouse-server on port %d did not answer within 30 s; error log:\n%s", s.HTTPPort, tail(log, 2000))
+}
+
+// CPU returns the CPU time (user and system) the server has used so far,
+// from /proc (Linux), at the kernel's clock-tick resolution (10 ms).
+func (s *Server) CPU() (time.Duration, error) {
+	if s.cmd == nil {
+		return 0, fmt.Errorf("chtest: server on port %d is not running", s.HTTPPort)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which may hold spaces) in ")": state is
+	// field 3, utime and stime fields 14 and 15.
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, fmt.Errorf("chtest: cannot read %q", b)
+	}
+	var ticks int64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("chtest: cannot read %q", b)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil // USER_HZ is 100 on Linux
+}
+
+// WaitIdle waits until the server used no more than 20 ms of CPU in
+// 500 ms (background merges done), for at most max.
+func (s *Server) WaitIdle(max time.Duration) {
+	deadline := time.Now().Add(max)
+	prev, _ := s.CPU()
+	for time.Now().Before(deadline) {
+		time.Sleep(500 * time.Millisecond)
+		cur, err := s.CPU()
+		if err != nil || cur-prev <= 20*time.Millisecond {
+			return
+		}
+		prev = cur
+	}
 }
 
 // Stop stops the server with SIGKILL (as a crash would); Restart starts
