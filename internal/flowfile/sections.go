@@ -29,9 +29,6 @@ const (
 	sectionTableLen = 4 * numColumns
 	// streamChunk is the most bytes one chunk of a stream decodes to.
 	streamChunk = 1 << 16
-	// encodeRun is how many records the encoder turns into planes at a
-	// time, so that they are still in the CPU cache for every column.
-	encodeRun = 256
 )
 
 // Chunk kinds, the low two bits of a chunk header.
@@ -76,39 +73,10 @@ func addrKind(a netip.Addr) uint8 {
 	}
 }
 
-func (s *addrStats) add(a netip.Addr) {
-	k := addrKind(a)
-	if !s.kindsInitDone {
-		s.firstKind, s.kindsInitDone = k, true
-	} else if k != s.firstKind {
-		s.kindsUniform = false
-	}
-	switch k {
-	case kindV4:
-		b := a.As4()
-		u := binary.LittleEndian.Uint32(b[:])
-		s.or4 |= u
-		s.and4 &= u
-		s.n4++
-	case kindV6, kindV6Zone:
-		b := a.As16()
-		lo, hi := binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])
-		s.or6lo |= lo
-		s.and6lo &= lo
-		s.or6hi |= hi
-		s.and6hi &= hi
-		s.n6++
-		if k == kindV6Zone {
-			s.nz++
-		}
-	}
-}
-
 // encodeStats is what the encoder needs to know about a block before it
 // lays out the planes: the block header summary and the bits that vary in
-// every column. Writer.Write gathers it while the records it copies are in
-// the CPU cache (reset, then add for every batch), so that the background
-// encoder reads each block only once; finish completes it.
+// every column. colBlock.add gathers it while it transposes the records;
+// finish completes it.
 type encodeStats struct {
 	sum      blockSummary
 	maxStart int64
@@ -130,61 +98,6 @@ func (st *encodeStats) reset() {
 	}
 }
 
-// add accounts for recs, the next records of the block.
-func (st *encodeStats) add(recs []flow.Record) {
-	or, and := &st.or, &st.and
-	packets, bytes := st.sum.packets, st.sum.bytes
-	minStart, maxStart, maxEnd := st.sum.minStart, st.maxStart, st.sum.maxEnd
-	for i := range recs {
-		r := &recs[i]
-		minStart = min(minStart, r.Start)
-		maxStart = max(maxStart, r.Start)
-		maxEnd = max(maxEnd, r.End)
-		packets += r.Packets
-		bytes += r.Bytes
-		st.addrs[addrExporter].add(r.Exporter)
-		st.addrs[addrSrc].add(r.SrcAddr)
-		st.addrs[addrDst].add(r.DstAddr)
-		st.addrs[addrNextHop].add(r.NextHop)
-		v := zigzag(r.End - r.Start)
-		or[colEnd] |= v
-		and[colEnd] &= v
-		or[colBytes] |= r.Bytes
-		and[colBytes] &= r.Bytes
-		or[colPackets] |= r.Packets
-		and[colPackets] &= r.Packets
-		or[colDomain] |= uint64(r.Domain)
-		and[colDomain] &= uint64(r.Domain)
-		or[colSamplingRate] |= uint64(r.SamplingRate)
-		and[colSamplingRate] &= uint64(r.SamplingRate)
-		or[colInIf] |= uint64(r.InIf)
-		and[colInIf] &= uint64(r.InIf)
-		or[colOutIf] |= uint64(r.OutIf)
-		and[colOutIf] &= uint64(r.OutIf)
-		or[colSrcAS] |= uint64(r.SrcAS)
-		and[colSrcAS] &= uint64(r.SrcAS)
-		or[colDstAS] |= uint64(r.DstAS)
-		and[colDstAS] &= uint64(r.DstAS)
-		// Ports and VLANs, and the one-byte fields, are accumulated
-		// together in the SrcPort and Proto slots until finish.
-		ports := uint64(r.SrcPort) | uint64(r.DstPort)<<16 | uint64(r.SrcVLAN)<<32 | uint64(r.DstVLAN)<<48
-		or[colSrcPort] |= ports
-		and[colSrcPort] &= ports
-		small := uint64(r.Proto) | uint64(r.TOS)<<8 | uint64(r.TCPFlags)<<16 | uint64(r.SrcMask)<<24 | uint64(r.DstMask)<<32
-		or[colProto] |= small
-		and[colProto] &= small
-		m := macToUint(r.SrcMAC)
-		or[colSrcMAC] |= m
-		and[colSrcMAC] &= m
-		m = macToUint(r.DstMAC)
-		or[colDstMAC] |= m
-		and[colDstMAC] &= m
-	}
-	st.sum = blockSummary{minStart: minStart, maxEnd: maxEnd, packets: packets, bytes: bytes}
-	st.maxStart = maxStart
-	st.n += len(recs)
-}
-
 // finish completes the statistics of a block of st.n (> 0) records.
 func (st *encodeStats) finish() {
 	or, and := &st.or, &st.and
@@ -195,6 +108,11 @@ func (st *encodeStats) finish() {
 	orSmall, andSmall := or[colProto], and[colProto]
 	for k, col := range [5]int{colProto, colTOS, colTCPFlags, colSrcMask, colDstMask} {
 		or[col], and[col] = orSmall>>(8*k)&0xff, andSmall>>(8*k)&0xff
+	}
+	// The 32-bit columns, two by two.
+	for _, col := range [3]int{colDomain, colInIf, colSrcAS} {
+		or[col+1], and[col+1] = or[col]>>32, and[col]>>32
+		or[col], and[col] = or[col]&math.MaxUint32, and[col]&math.MaxUint32
 	}
 	// Start is stored as Start-minStart: every plane up to its width may
 	// vary (unless all starts are equal, width 0).
@@ -209,19 +127,18 @@ type planeRef struct {
 
 // sectionEncoder holds the scratch space of the sections encoder.
 type sectionEncoder struct {
-	st       encodeStats
+	block    *colBlock // appendSections' records as columns
 	slots    [numSlots]*huffSlot
 	padded   []byte // a chunk and allBytes, to build a table from
 	huffOut  []byte // the writer's own Huffman coder's output
 	planes   []byte
-	vals     []uint64 // a second run of values, to backfill planes
 	dicts    [numIntColumns]*valueDict
 	dictSkip [numIntColumns]int // blocks before the next dictionary try
 	// packIndex maps bytes to dictionary indices while bit-packing.
 	packIndex [256]byte
 	ints      [numIntColumns]intPlan
-	// kinds, v4 and v6 planes of each address column: offsets into planes.
-	addrOff [numAddrColumns]struct{ kinds, p4, p6 int }
+	// v4 and v6 planes of each address column: offsets into planes.
+	addrOff [numAddrColumns]struct{ p4, p6 int }
 }
 
 // appendSections appends the sections payload of recs (len > 0) to dst and
@@ -231,37 +148,34 @@ func (c *columnCodec) appendSections(dst []byte, recs []flow.Record) ([]byte, bl
 	if c.enc == nil {
 		c.enc = new(sectionEncoder)
 	}
-	c.enc.st.reset()
-	c.enc.st.add(recs)
-	return c.appendSectionsStats(dst, recs, &c.enc.st)
+	e := c.enc
+	if e.block == nil {
+		e.block = new(colBlock)
+	}
+	e.block.grow(len(recs))
+	e.block.reset()
+	e.block.add(recs)
+	return c.appendColBlock(dst, e.block)
 }
 
-// appendSectionsStats is appendSections with the statistics of recs
-// gathered already (reset, then add over all of them; not finished); it
-// finishes them. Statistics of other records are ignored (recs are
-// scanned again): the plane layout depends on them.
-func (c *columnCodec) appendSectionsStats(dst []byte, recs []flow.Record, st *encodeStats) ([]byte, blockSummary, int) {
+// appendColBlock is appendSections of the records of b (b.n > 0). It
+// finishes b's statistics, so a block is encoded once.
+func (c *columnCodec) appendColBlock(dst []byte, b *colBlock) ([]byte, blockSummary, int) {
 	if c.enc == nil {
 		c.enc = new(sectionEncoder)
 	}
 	e := c.enc
-	if st.n != len(recs) {
-		st = &e.st
-		st.reset()
-		st.add(recs)
-	}
+	st := &b.st
 	st.finish()
-	n := len(recs)
-	c.scratch(min(n, encodeRun))
+	n := b.n
 
-	// Lay out the planes that vary.
+	// Lay out the planes that vary (the kinds of an address column are
+	// coded from the block itself).
 	size := 0
 	rawLen := 0
 	for col := range numAddrColumns {
 		a := &st.addrs[col]
 		o := &e.addrOff[col]
-		o.kinds = size
-		size += n
 		o.p4 = size
 		size += 4 * a.n4
 		o.p6 = size
@@ -302,70 +216,57 @@ func (c *columnCodec) appendSectionsStats(dst []byte, recs []flow.Record, st *en
 	}
 	planes := e.planes[:size]
 
-	// Fill them, encodeRun records at a time.
-	var j4, j6 [numAddrColumns]int
-	for lo := 0; lo < n; lo += encodeRun {
-		run := recs[lo:min(lo+encodeRun, n)]
-		for col := range numAddrColumns {
-			a := &st.addrs[col]
-			if a.kindsUniform && a.n6 == 0 && (a.n4 == 0 || a.or4 == a.and4) {
-				// One kind and no varying plane (one exporter, no next
-				// hop): every stream is a repeated byte.
-				continue
-			}
-			addrs := c.addrs[:len(run)]
-			extractAddrs(addrs, run, col)
-			o := &e.addrOff[col]
-			kinds := planes[o.kinds+lo : o.kinds+lo+len(run)]
-			p4 := planes[o.p4 : o.p4+4*a.n4]
-			p6 := planes[o.p6 : o.p6+16*a.n6]
-			n4, n6 := a.n4, a.n6
-			for i, addr := range addrs {
-				k := addrKind(addr)
-				kinds[i] = k
-				switch k {
-				case kindV4:
-					b := addr.As4()
-					j := j4[col]
-					p4[j], p4[n4+j], p4[2*n4+j], p4[3*n4+j] = b[0], b[1], b[2], b[3]
-					j4[col]++
-				case kindV6, kindV6Zone:
-					b := addr.As16()
-					j := j6[col]
-					for p := range 16 {
-						p6[p*n6+j] = b[p]
-					}
-					j6[col]++
-				}
-			}
-		}
-		vals := c.vals[:len(run)]
-		for col := range numIntColumns {
-			ic := &e.ints[col]
-			if !ic.hasVarying() {
-				continue
-			}
-			extractInts(vals, run, col, st.sum.minStart)
-			if ic.dict && !ic.dictFailed {
-				if e.appendIndices(planes[ic.idxOff+lo:ic.idxOff+lo+len(run)], vals, col) {
+	// Fill them.
+	for col := range numAddrColumns {
+		a := &st.addrs[col]
+		o := &e.addrOff[col]
+		if a.n4 > 0 && a.or4 != a.and4 {
+			v4 := b.v4[col][:a.n4]
+			vary := a.or4 ^ a.and4
+			for p := range 4 {
+				if byte(vary>>(8*p)) == 0 {
 					continue
 				}
-				// Too many values: planes after all, also for the runs
-				// before this one.
-				ic.dictFailed = true
-				e.dictSkip[col] = dictRetry
-				if cap(e.vals) < encodeRun {
-					e.vals = make([]uint64, encodeRun)
-				}
-				for blo := 0; blo < lo; blo += encodeRun {
-					brun := recs[blo:min(blo+encodeRun, n)]
-					bvals := e.vals[:len(brun)]
-					extractInts(bvals, brun, col, st.sum.minStart)
-					ic.scatter(planes, bvals, blo)
+				plane := planes[o.p4+p*a.n4 : o.p4+(p+1)*a.n4]
+				plane = plane[:len(v4)]
+				shift := uint(8*p) & 31
+				for j, u := range v4 {
+					plane[j] = byte(u >> shift)
 				}
 			}
-			ic.scatter(planes, vals, lo)
 		}
+		if a.n6 > 0 {
+			v6 := b.v6[col][:a.n6]
+			for p := range 16 {
+				if !a.varies6(p) {
+					continue
+				}
+				plane := planes[o.p6+p*a.n6 : o.p6+(p+1)*a.n6]
+				plane = plane[:len(v6)]
+				for j := range v6 {
+					plane[j] = v6[j][p]
+				}
+			}
+		}
+	}
+	if cap(c.vals) < n {
+		c.vals = make([]uint64, n)
+	}
+	for col := range numIntColumns {
+		ic := &e.ints[col]
+		if !ic.hasVarying() {
+			continue
+		}
+		vals := b.values(c.vals[:cap(c.vals)], col, st.sum.minStart)
+		if ic.dict {
+			if e.appendIndices(planes[ic.idxOff:ic.idxOff+n], vals, col) {
+				continue
+			}
+			// Too many values: planes after all.
+			ic.dictFailed = true
+			e.dictSkip[col] = dictRetry
+		}
+		ic.scatter(planes, vals, 0)
 	}
 
 	// Encode: the section table, then the sections.
@@ -378,7 +279,7 @@ func (c *columnCodec) appendSectionsStats(dst []byte, recs []flow.Record, st *en
 		if a.kindsUniform {
 			dst = appendRLEStream(dst, a.firstKind, n)
 		} else {
-			dst = e.appendStream(dst, planes[o.kinds:o.kinds+n], addrSlot(col, 0))
+			dst = e.appendStream(dst, b.kinds[col][:n], addrSlot(col, 0))
 		}
 		if a.n4 > 0 {
 			vary := a.or4 ^ a.and4
@@ -392,13 +293,12 @@ func (c *columnCodec) appendSectionsStats(dst []byte, recs []flow.Record, st *en
 		}
 		if a.n6 > 0 {
 			for p := range 16 {
-				or, and := a.or6lo, a.and6lo
-				if p >= 8 {
-					or, and = a.or6hi, a.and6hi
-				}
-				shift := 8 * (p % 8)
-				if byte((or^and)>>shift) == 0 {
-					dst = appendRLEStream(dst, byte(and>>shift), a.n6)
+				if !a.varies6(p) {
+					and := a.and6lo
+					if p >= 8 {
+						and = a.and6hi
+					}
+					dst = appendRLEStream(dst, byte(and>>(8*(p%8))), a.n6)
 				} else {
 					dst = e.appendStream(dst, planes[o.p6+p*a.n6:o.p6+(p+1)*a.n6], addrSlot(col, 5+p))
 				}
@@ -406,7 +306,7 @@ func (c *columnCodec) appendSectionsStats(dst []byte, recs []flow.Record, st *en
 		}
 		if a.nz > 0 {
 			before := len(dst)
-			dst = appendZones(dst, recs, col)
+			dst = appendZones(dst, b.zones[col])
 			rawLen += len(dst) - before
 		}
 		binary.LittleEndian.PutUint32(dst[table+4*col:], uint32(len(dst)-start))
@@ -439,6 +339,15 @@ func (c *columnCodec) appendSectionsStats(dst []byte, recs []flow.Record, st *en
 		binary.LittleEndian.PutUint32(dst[table+4*(numAddrColumns+col):], uint32(len(dst)-start))
 	}
 	return dst, st.sum, rawLen
+}
+
+// varies6 reports whether byte p of the column's IPv6 addresses varies.
+func (s *addrStats) varies6(p int) bool {
+	or, and := s.or6lo, s.and6lo
+	if p >= 8 {
+		or, and = s.or6hi, s.and6hi
+	}
+	return byte((or^and)>>(8*(p%8))) != 0
 }
 
 // intPlan is how the encoder stores one integer column: its width and
@@ -555,27 +464,15 @@ func (ic *intPlan) hasVarying() bool {
 	return false
 }
 
-// appendZones appends the zone list of address column col of recs.
-func appendZones(dst []byte, recs []flow.Record, col int) []byte {
-	for i := range recs {
-		var a netip.Addr
-		switch col {
-		case addrExporter:
-			a = recs[i].Exporter
-		case addrSrc:
-			a = recs[i].SrcAddr
-		case addrDst:
-			a = recs[i].DstAddr
-		default:
-			a = recs[i].NextHop
+// appendZones appends the zone list of an address column: each zone
+// (at most maxZoneLen bytes of it) as a uvarint length and its bytes.
+func appendZones(dst []byte, zones []string) []byte {
+	for _, z := range zones {
+		if len(z) > maxZoneLen {
+			z = z[:maxZoneLen]
 		}
-		if z := a.Zone(); z != "" && a.Is6() {
-			if len(z) > maxZoneLen {
-				z = z[:maxZoneLen]
-			}
-			dst = binary.AppendUvarint(dst, uint64(len(z)))
-			dst = append(dst, z...)
-		}
+		dst = binary.AppendUvarint(dst, uint64(len(z)))
+		dst = append(dst, z...)
 	}
 	return dst
 }

@@ -104,7 +104,7 @@ type Writer struct {
 	curEnd     time.Time
 	curDropped uint64
 	dropLogged bool
-	buf        *recordBlock
+	buf        *colBlock
 	bufOldest  time.Time
 	lastSync   time.Time
 	acc        map[ExporterKey]*ExporterStats
@@ -112,7 +112,7 @@ type Writer struct {
 	closed     bool
 
 	q          jobQueue
-	free       chan *recordBlock
+	free       chan *colBlock
 	post       chan completedFile
 	workerDone chan struct{}
 	postDone   chan struct{}
@@ -121,6 +121,7 @@ type Writer struct {
 	enc   *zstd.Encoder
 	codec columnCodec
 	blk   []byte
+	split []flow.Record // a block too large to encode as one, as records
 
 	stBytes, stRecords, stBlocks, stFiles, stDropped, stErrors atomic.Uint64
 	stRotation                                                 atomic.Int64
@@ -160,9 +161,9 @@ const (
 type job struct {
 	kind      jobKind
 	file      *wfile
-	block     *recordBlock // records to write, nil for none
-	counted   bool         // counts against QueueBlocks
-	sync      bool         // write a meta block and fsync after the records
+	block     *colBlock // records to write, nil for none
+	counted   bool      // counts against QueueBlocks
+	sync      bool      // write a meta block and fsync after the records
 	exporters []ExporterMeta
 	dropped   uint64
 	at        time.Time // flush time, or the end time for jobComplete
@@ -225,7 +226,7 @@ func NewWriter(cfg Config) (*Writer, error) {
 		cfg:        cfg,
 		log:        log.With("component", "flowfile"),
 		acc:        make(map[ExporterKey]*ExporterStats),
-		free:       make(chan *recordBlock, cfg.QueueBlocks+2),
+		free:       make(chan *colBlock, cfg.QueueBlocks+2),
 		post:       make(chan completedFile, 16),
 		workerDone: make(chan struct{}),
 		postDone:   make(chan struct{}),
@@ -267,17 +268,14 @@ func (w *Writer) Write(recs []flow.Record) error {
 	}
 	for len(recs) > 0 {
 		b := w.buf
-		if len(b.recs) == 0 {
+		if b.n == 0 {
 			w.bufOldest = now
 		}
-		k := min(len(recs), w.cfg.BlockRecords-len(b.recs))
-		at := len(b.recs)
-		b.recs = append(b.recs, recs[:k]...)
-		// While the copies are in the cache: what the encoder needs to
-		// know before it lays out the block.
-		b.st.add(b.recs[at:])
+		k := min(len(recs), w.cfg.BlockRecords-b.n)
+		// Transposed into columns while the records are in the cache.
+		b.add(recs[:k])
 		recs = recs[k:]
-		if len(b.recs) >= w.cfg.BlockRecords {
+		if b.n >= w.cfg.BlockRecords {
 			w.sendFull(now)
 		}
 	}
@@ -398,7 +396,7 @@ func (w *Writer) startFile(start, now time.Time) {
 func (w *Writer) completeCurrent(end time.Time, done chan error) {
 	j := job{kind: jobComplete, file: w.cur, exporters: exporterSnapshot(w.acc), dropped: w.curDropped,
 		at: end, enqueued: time.Now(), done: done}
-	if len(w.buf.recs) > 0 {
+	if w.buf.n > 0 {
 		j.block = w.buf
 		w.buf = w.getBuf()
 	}
@@ -418,7 +416,7 @@ func (w *Writer) sendFull(now time.Time) {
 		}
 		return
 	}
-	w.drop(len(w.buf.recs))
+	w.drop(w.buf.n)
 	w.buf.reset()
 }
 
@@ -432,14 +430,14 @@ func (w *Writer) drop(n int) {
 }
 
 func (w *Writer) maybeFlush(now time.Time) {
-	due := len(w.buf.recs) > 0 && now.Sub(w.bufOldest) >= w.cfg.FlushInterval ||
+	due := w.buf.n > 0 && now.Sub(w.bufOldest) >= w.cfg.FlushInterval ||
 		w.accDirty && now.Sub(w.lastSync) >= w.cfg.FlushInterval
 	if !due {
 		return
 	}
-	j := job{kind: jobData, file: w.cur, counted: len(w.buf.recs) > 0, sync: true,
+	j := job{kind: jobData, file: w.cur, counted: w.buf.n > 0, sync: true,
 		exporters: exporterSnapshot(w.acc), dropped: w.curDropped, at: now}
-	if len(w.buf.recs) > 0 {
+	if w.buf.n > 0 {
 		// Only a buffer that changes hands goes with the job: the
 		// background writer recycles what it gets, and an empty buffer
 		// the caller keeps filling must not land on the free list.
@@ -454,32 +452,18 @@ func (w *Writer) maybeFlush(now time.Time) {
 	w.lastSync, w.accDirty = now, false
 }
 
-// recordBlock is a block of records on its way to the background writer,
-// with the encoder's statistics of them, gathered by Write.
-type recordBlock struct {
-	recs []flow.Record
-	st   encodeStats
-}
-
-func (b *recordBlock) reset() {
-	b.recs = b.recs[:0]
-	b.st.reset()
-}
-
-func (w *Writer) getBuf() *recordBlock {
+func (w *Writer) getBuf() *colBlock {
 	select {
 	case b := <-w.free:
 		b.reset()
 		return b
 	default:
-		b := &recordBlock{recs: make([]flow.Record, 0, w.cfg.BlockRecords)}
-		b.st.reset()
-		return b
+		return newColBlock(w.cfg.BlockRecords)
 	}
 }
 
-func (w *Writer) putBuf(b *recordBlock) {
-	if b == nil || cap(b.recs) != w.cfg.BlockRecords {
+func (w *Writer) putBuf(b *colBlock) {
+	if b == nil || b.capacity() != w.cfg.BlockRecords {
 		return
 	}
 	select {
@@ -678,17 +662,33 @@ func (w *Writer) openFile(f *wfile) {
 	w.fail(f, "create", errors.New("no free file name"))
 }
 
-// writeBlock writes the records of b (nil: none) to f.
-func (w *Writer) writeBlock(f *wfile, b *recordBlock) {
-	if b != nil {
-		w.writeRecords(f, b.recs, &b.st)
+// writeBlock writes the records of b (nil: none) to f as one data block,
+// or as several if the encoding is too large for one.
+func (w *Writer) writeBlock(f *wfile, b *colBlock) {
+	if b == nil || b.n == 0 {
+		return
 	}
+	if f.broken || f.f == nil {
+		w.lose(f, b.n)
+		return
+	}
+	// Encoded in place after room for the block header.
+	var sum blockSummary
+	var rawLen int
+	w.blk, sum, rawLen = w.codec.appendColBlock(w.blk[:blockHeaderLen], b)
+	if len(w.blk)-blockHeaderLen > maxRawLen || rawLen > maxRawLen {
+		w.split = b.appendRecords(w.split[:0])
+		half := len(w.split) / 2
+		w.writeRecords(f, w.split[:half])
+		w.writeRecords(f, w.split[half:])
+		return
+	}
+	w.appendDataBlock(f, b.n, sum, rawLen)
 }
 
-// writeRecords encodes recs, whose encoder statistics st holds (nil: not
-// gathered), as one data block (or several if the encoding is too large)
-// and appends it to f.
-func (w *Writer) writeRecords(f *wfile, recs []flow.Record, st *encodeStats) {
+// writeRecords encodes recs as one data block (or several if the encoding
+// is too large) and appends it to f.
+func (w *Writer) writeRecords(f *wfile, recs []flow.Record) {
 	if len(recs) == 0 {
 		return
 	}
@@ -698,26 +698,27 @@ func (w *Writer) writeRecords(f *wfile, recs []flow.Record, st *encodeStats) {
 	}
 	var sum blockSummary
 	var rawLen int
-	// Encoded in place after room for the block header.
-	if st != nil {
-		w.blk, sum, rawLen = w.codec.appendSectionsStats(w.blk[:blockHeaderLen], recs, st)
-	} else {
-		w.blk, sum, rawLen = w.codec.appendSections(w.blk[:blockHeaderLen], recs)
-	}
-	payload := w.blk[blockHeaderLen:]
-	if len(payload) > maxRawLen || rawLen > maxRawLen {
+	w.blk, sum, rawLen = w.codec.appendSections(w.blk[:blockHeaderLen], recs)
+	if len(w.blk)-blockHeaderLen > maxRawLen || rawLen > maxRawLen {
 		half := len(recs) / 2
-		w.writeRecords(f, recs[:half], nil)
-		w.writeRecords(f, recs[half:], nil)
+		w.writeRecords(f, recs[:half])
+		w.writeRecords(f, recs[half:])
 		return
 	}
-	h := blockHeader{Type: BlockData, Codec: codecSections, Records: uint32(len(recs)), RawLen: uint32(rawLen),
+	w.appendDataBlock(f, len(recs), sum, rawLen)
+}
+
+// appendDataBlock appends the data block of n records encoded in w.blk
+// (after room for its header) to f.
+func (w *Writer) appendDataBlock(f *wfile, n int, sum blockSummary, rawLen int) {
+	payload := w.blk[blockHeaderLen:]
+	h := blockHeader{Type: BlockData, Codec: codecSections, Records: uint32(n), RawLen: uint32(rawLen),
 		MinStart: sum.minStart, MaxEnd: sum.maxEnd, Packets: sum.packets, Bytes: sum.bytes}
 	if w.appendBlock(f, &h, payload) {
 		f.tot.addBlock(h.Records, h.MinStart, h.MaxEnd, h.Packets, h.Bytes)
-		w.stRecords.Add(uint64(len(recs)))
+		w.stRecords.Add(uint64(n))
 	} else {
-		w.lose(f, len(recs))
+		w.lose(f, n)
 	}
 }
 
