@@ -128,38 +128,58 @@ func (b *colBlock) add(recs []flow.Record) {
 // addAddrs appends address column col of recs, records at.. of b.
 func (b *colBlock) addAddrs(col int, recs []flow.Record, at int) {
 	s := &b.st.addrs[col]
-	kinds := b.kinds[col][at : at+len(recs)]
-	v4 := b.v4[col]
+	kinds := b.kinds[col][at:][:len(recs)]
+	// IPv4 addresses, by far the most common, with the statistics in
+	// locals; the rest through s.
+	v4 := b.v4[col][s.n4:]
+	n4, or4, and4 := 0, s.or4, s.and4
 	for i := range recs {
 		a := addrField(&recs[i], col)
-		k := addrKind(a)
-		kinds[i] = k
-		if !s.kindsInitDone {
-			s.firstKind, s.kindsInitDone = k, true
-		} else if k != s.firstKind {
-			s.kindsUniform = false
-		}
-		switch k {
-		case kindV4:
+		if a.Is4() {
 			b4 := a.As4()
 			u := binary.LittleEndian.Uint32(b4[:])
-			s.or4 |= u
-			s.and4 &= u
-			v4[s.n4] = u
-			s.n4++
-		case kindV6, kindV6Zone:
-			b16 := a.As16()
-			lo, hi := binary.LittleEndian.Uint64(b16[:8]), binary.LittleEndian.Uint64(b16[8:])
-			s.or6lo |= lo
-			s.and6lo &= lo
-			s.or6hi |= hi
-			s.and6hi &= hi
-			s.n6++
-			b.v6[col] = append(b.v6[col], b16)
-			if k == kindV6Zone {
-				s.nz++
-				b.zones[col] = append(b.zones[col], a.Zone())
-			}
+			or4 |= u
+			and4 &= u
+			v4[n4] = u
+			n4++
+			kinds[i] = kindV4
+			continue
+		}
+		k := addrKind(a)
+		kinds[i] = k
+		if k == kindZero {
+			continue
+		}
+		b16 := a.As16()
+		lo, hi := binary.LittleEndian.Uint64(b16[:8]), binary.LittleEndian.Uint64(b16[8:])
+		s.or6lo |= lo
+		s.and6lo &= lo
+		s.or6hi |= hi
+		s.and6hi &= hi
+		s.n6++
+		b.v6[col] = append(b.v6[col], b16)
+		if k == kindV6Zone {
+			s.nz++
+			b.zones[col] = append(b.zones[col], a.Zone())
+		}
+	}
+	s.n4 += n4
+	s.or4, s.and4 = or4, and4
+	// Whether the column holds one kind only.
+	if !s.kindsInitDone {
+		s.firstKind, s.kindsInitDone = kinds[0], true
+	}
+	if !s.kindsUniform {
+		return
+	}
+	if n4 == len(kinds) {
+		s.kindsUniform = s.firstKind == kindV4
+		return
+	}
+	for _, k := range kinds {
+		if k != s.firstKind {
+			s.kindsUniform = false
+			return
 		}
 	}
 }
@@ -238,11 +258,11 @@ func (b *colBlock) addInts(recs []flow.Record, at int) {
 		orSmall |= v
 		andSmall &= v
 
-		m := macToUint(r.SrcMAC)
+		m := mac48(&r.SrcMAC)
 		srcMAC[i] = m
 		orMAC |= m
 		andMAC &= m
-		m = macToUint(r.DstMAC)
+		m = mac48(&r.DstMAC)
 		dstMAC[i] = m
 		orMAC2 |= m
 		andMAC2 &= m
@@ -352,4 +372,9 @@ func (b *colBlock) appendRecords(dst []flow.Record) []flow.Record {
 		r.SrcMask, r.DstMask = b.u8[colSrcMask-colProto][i], b.u8[colDstMask-colProto][i]
 	}
 	return dst
+}
+
+// mac48 is macToUint with two loads.
+func mac48(m *[6]byte) uint64 {
+	return uint64(binary.LittleEndian.Uint32(m[:4])) | uint64(binary.LittleEndian.Uint16(m[4:]))<<32
 }
