@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # bench-clickhouse.sh: flowscan collect with and without the ClickHouse sink,
 # fed by the same generator; prints the collector's CPU per flow both ways
-# (their ratio is the sink's cost), and how fast the flows reached a local
+# (their ratio is the sink's cost), how fast the flows reached a local
 # ClickHouse (flows inserted / seconds from the first datagram to the last
-# row in the table).
+# row in the table), the server's CPU per flow (from the first datagram
+# until the server is idle again, its merges included) and how many batches
+# the collector had to spool (when the server lags, the collector compresses
+# them to disk and reads them back: that is most of the sink's CPU here).
 #
 #   scripts/bench-clickhouse.sh                  # 3 M IPFIX flows at 1 M flows/s
 #   COUNT=5000000 RATE=0 FORMAT=v5 scripts/bench-clickhouse.sh   # RATE=0: flat out
@@ -68,7 +71,21 @@ wait_idle() {
 	done
 }
 
-run() { # run NAME EXTRA-ARGS...: prints "name flows cpu_s"
+server_cpu() { awk '{print $14+$15}' "/proc/$CHPID/stat"; } # clock ticks (1/100 s)
+
+# wait_server_idle: until the server used at most 2 ticks in a second (bounded to 120 s).
+wait_server_idle() {
+	local prev cur
+	prev=$(server_cpu)
+	for _ in $(seq 120); do
+		sleep 1
+		cur=$(server_cpu)
+		[ $((cur - prev)) -le 2 ] && return 0
+		prev=$cur
+	done
+}
+
+run() { # run NAME EXTRA-ARGS...: prints "name flows cpu_s seconds server_ticks spooled"
 	local name=$1; shift
 	local port dir tf
 	port=$(freeport)
@@ -81,7 +98,9 @@ run() { # run NAME EXTRA-ARGS...: prints "name flows cpu_s"
 	sleep 1
 	local cpid
 	cpid=$(pgrep -P "$tpid" | head -1)
-	local t0
+	local t0 s0 spooled=0
+	wait_server_idle
+	s0=$(server_cpu)
 	t0=$(date +%s.%N)
 	timeout 300 "$BIN" gen --format "$FORMAT" --count "$COUNT" --rate "$RATE" --target "127.0.0.1:$port" >"$WORK/$name.gen" 2>&1
 	wait_idle "$cpid"
@@ -93,6 +112,7 @@ run() { # run NAME EXTRA-ARGS...: prints "name flows cpu_s"
 			[ "$rx" -gt 0 ] && [ "$ins" -ge "$rx" ] && break
 			sleep 0.2
 		done
+		spooled=$(echo "$m" | awk '/^flowscan_clickhouse_spooled_batches_total/ {print $2+0}')
 	fi
 	local t1
 	t1=$(date +%s.%N)
@@ -101,18 +121,21 @@ run() { # run NAME EXTRA-ARGS...: prints "name flows cpu_s"
 	local stored
 	stored=$("$BIN" dump --meta --format json "$dir" | python3 -c 'import sys,json; print(sum(json.loads(l)["flows"] for l in sys.stdin))')
 	read -r u s <"$tf"
-	echo "$name $stored $(echo "$u + $s" | bc) $(echo "$t1 - $t0" | bc)"
+	wait_server_idle
+	echo "$name $stored $(echo "$u + $s" | bc) $(echo "$t1 - $t0" | bc) $(($(server_cpu) - s0)) $spooled"
 }
 
 echo "collector: $COUNT $FORMAT flows at ${RATE:-flat out} flows/s (0 = flat out), twice"
 read -r _ n0 cpu0 _ < <(run files)
-read -r _ n1 cpu1 el1 < <(run clickhouse --clickhouse "$URL" --clickhouse-senders "$SENDERS")
+read -r _ n1 cpu1 el1 srv1 spooled < <(run clickhouse --clickhouse "$URL" --clickhouse-senders "$SENDERS")
 rows=$(chq "SELECT count() FROM bench.flows")
-awk -v n0="$n0" -v c0="$cpu0" -v n1="$n1" -v c1="$cpu1" -v rows="$rows" -v el="$el1" 'BEGIN {
+batches=$(chq "SELECT uniqExact(batch_id) FROM bench.flows")
+awk -v n0="$n0" -v c0="$cpu0" -v n1="$n1" -v c1="$cpu1" -v rows="$rows" -v el="$el1" -v srv="$srv1" -v sp="$spooled" -v nb="$batches" 'BEGIN {
 	printf "%-26s %10s %12s\n", "collector", "flows", "cpu ns/flow"
 	printf "%-26s %10d %12.0f\n", "flow files only", n0, c0 * 1e9 / n0
 	printf "%-26s %10d %12.0f\n", "flow files + clickhouse", n1, c1 * 1e9 / n1
 	printf "ratio of CPU per flow with/without the sink: %.2f\n", (c1 / n1) / (c0 / n0)
 	printf "flows in ClickHouse: %d of %d stored (%s)\n", rows, n1, (rows == n1 ? "all" : "MISSING")
 	printf "into ClickHouse: %.0f flows/s from the first datagram until the last flow was inserted\n", rows / el
+	printf "server CPU per flow: %.2f us (merges included); batches spooled by the collector: %d of %d\n", srv * 1e4 / rows, sp, nb
 }'

@@ -403,6 +403,8 @@ func (s *Sink) finish(b *batch, fromSpool bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.inflight, b.seq())
+	// A batch from the spool has a buffer too once a sender ordered it.
+	s.putBuffer(b)
 	if fromSpool {
 		if err := s.spool.remove(b.seq()); err != nil {
 			s.log.Error("cannot remove sent batch from the spool", "err", err)
@@ -410,7 +412,6 @@ func (s *Sink) finish(b *batch, fromSpool bool) {
 		return
 	}
 	s.inflightMem--
-	s.putBuffer(b)
 }
 
 // park keeps a batch whose INSERT failed in the spool, with its
