@@ -143,10 +143,21 @@ func (o *rawOrder) sortBlock(block, dst []byte) ([]byte, bool) {
 	var nb nativeBuilder
 	nb.reset(dst[:nativeSize(rows)], rows)
 	for c := range numRawColumns {
+		if constant(cols[c], rawWidths[c]) {
+			// Every row has the same value (the batch id, often the
+			// exporter, VLANs, MACs, ...): any order is this one.
+			copy(nb.cols[c], cols[c])
+			continue
+		}
 		scatter(nb.cols[c], cols[c], rawWidths[c], o.dest[:rows])
 	}
 	nb.rows = rows
 	return nb.seal(), true
+}
+
+// constant reports whether every width-byte value of col is the same.
+func constant(col []byte, width int) bool {
+	return bytes.Equal(col[width:], col[:len(col)-width])
 }
 
 // scatter copies value i of src (width bytes each) to position dest[i]
