@@ -15,32 +15,43 @@ import (
 	"github.com/flowscan/flowscan/internal/gen"
 )
 
+// BenchmarkAppendRow is RowBinary's encoding (the sink's before Native),
+// into a buffer small enough for the caches or of a default batch.
 func BenchmarkAppendRow(b *testing.B) {
-	recs := testFlows(9, 1024, time.Now())
-	buf := make([]byte, 0, len(recs)*RowSize)
-	b.SetBytes(RowSize)
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		if i%len(recs) == 0 {
-			buf = buf[:0]
-		}
-		buf = AppendRow(buf, &recs[i%len(recs)], 1)
+	for _, rows := range []int{1024, 262144} {
+		b.Run(fmt.Sprintf("batch=%d", rows), func(b *testing.B) {
+			recs := testFlows(9, 1024, time.Now())
+			buf := make([]byte, 0, rows*RowSize)
+			b.SetBytes(RowSize)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if i%rows == 0 {
+					buf = buf[:0]
+				}
+				buf = AppendRow(buf, &recs[i%len(recs)], 1)
+			}
+		})
 	}
 }
 
 // BenchmarkNativeAdd is the collector's cost per flow of the sink's
-// encoding: one row into the Native columns of a batch.
+// encoding: one row into the Native columns of a batch, small enough for
+// the caches or of the default size (262144 rows, 40 MB).
 func BenchmarkNativeAdd(b *testing.B) {
-	recs := testFlows(9, 1024, time.Now())
-	var nb nativeBuilder
-	nb.reset(make([]byte, nativeSize(len(recs))), len(recs))
-	b.SetBytes(RowSize)
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		if nb.full() {
-			nb.rows = 0
-		}
-		nb.add(&recs[i%len(recs)], 1)
+	for _, rows := range []int{1024, 262144} {
+		b.Run(fmt.Sprintf("batch=%d", rows), func(b *testing.B) {
+			recs := testFlows(9, 1024, time.Now())
+			var nb nativeBuilder
+			nb.reset(make([]byte, nativeSize(rows)), rows)
+			b.SetBytes(RowSize)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if nb.full() {
+					nb.rows = 0
+				}
+				nb.add(&recs[i%len(recs)], 1)
+			}
+		})
 	}
 }
 

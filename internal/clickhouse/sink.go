@@ -618,8 +618,11 @@ func (s *Sink) sender(shard int) {
 			continue
 		}
 		// In the raw table's order the server need not sort the batch
-		// (see rawOrder).
-		order.order(b, s.cfg.BatchRows)
+		// (see rawOrder): worth the collector's CPU while batches wait
+		// for the server, not while it keeps up.
+		if s.backlog() > 0 {
+			order.order(b, s.cfg.BatchRows)
+		}
 		err = s.send(b)
 		if err == nil {
 			s.batches.Add(1)
@@ -649,6 +652,14 @@ func (s *Sink) sender(shard int) {
 			return
 		}
 	}
+}
+
+// backlog is how many sealed batches wait to be sent (in memory, in the
+// spool or on their way to it).
+func (s *Sink) backlog() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.mem) + len(s.spool.files) - len(s.inflight) + s.inflightMem + len(s.pending)
 }
 
 // maxRefusals is how many times in a row the server may refuse one batch
