@@ -117,6 +117,10 @@ type Collector struct {
 
 	recs     []flow.Record
 	counters []decode.IfCounters
+	// pkt is the datagram being decoded: a field, not a local, because
+	// the decoders take its address and a local would be allocated on
+	// every batch.
+	pkt decode.Packet
 
 	// exporters is written only under pipeMu; expMu guards insertions
 	// against concurrent metric scrapes.
@@ -413,7 +417,8 @@ func (c *Collector) handle(b *udp.Batch) {
 	}
 	recs := c.recs[:0]
 	var run exporterRun
-	pkt := decode.Packet{Received: b.Received}
+	pkt := &c.pkt
+	*pkt = decode.Packet{Received: b.Received}
 	now := b.Received.Unix()
 	c.seq.Now = now
 	for i := 0; i < b.N; i++ {
@@ -428,7 +433,7 @@ func (c *Collector) handle(b *udp.Batch) {
 		before := len(recs)
 		var res decode.Result
 		var err error
-		recs, res, err = c.mux.Decode(recs, &pkt)
+		recs, res, err = c.mux.Decode(recs, pkt)
 		if err != nil {
 			recs = recs[:before]
 			c.countError(err)

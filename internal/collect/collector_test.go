@@ -9,6 +9,7 @@ import (
 	"math/rand"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -551,5 +552,55 @@ func TestSFlowCounters(t *testing.T) {
 	c := rec.got[0]
 	if c.Exporter != netip.MustParseAddr("192.0.2.77") || c.IfIndex != 12 || c.InOctets != 1<<33 || c.OutOctets != 4242 || c.Speed != 1e9 {
 		t.Errorf("counters %+v", c)
+	}
+}
+
+// TestSteadyStateAllocations checks that receiving, decoding and writing
+// allocate nothing per batch once the collector has warmed up: datagrams
+// are sent one at a time, so that most batches hold one datagram, and the
+// process's allocations over thousands of them stay far below one per
+// datagram (what is left is the collector's timers and housekeeping).
+func TestSteadyStateAllocations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 6 000 datagrams")
+	}
+	r := start(t, t.TempDir(), nil)
+	conn := r.sender(t)
+	now := time.Now()
+	mix := gen.NewMix(3, gen.MixOptions{})
+	recs := make([]flow.Record, 30)
+	const warm, measured = 1000, 5000
+	datagrams := make([][]byte, warm+measured)
+	for i := range datagrams {
+		for j := range recs {
+			mix.Next(&recs[j], now)
+		}
+		datagrams[i] = gen.AppendNetFlow5(nil, gen.V5Header{SysUptime: 86_400_000, UnixSecs: uint32(now.Unix()), FlowSequence: uint32(30 * i)}, recs)
+	}
+	send := func(ds [][]byte) {
+		for _, d := range ds {
+			if _, err := conn.Write(d); err != nil {
+				t.Fatal(err)
+			}
+			// A short pause (time.Sleep would take a millisecond or
+			// more), so that the reader mostly finds one datagram.
+			for t0 := time.Now(); time.Since(t0) < 20*time.Microsecond; {
+			}
+		}
+	}
+	send(datagrams[:warm])
+	r.waitMetric(t, warm*30, "flowscan_flows_total", `format="netflow5"`)
+	// No polling of the metrics inside the measured window: reading them
+	// allocates.
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	send(datagrams[warm:])
+	time.Sleep(300 * time.Millisecond)
+	runtime.ReadMemStats(&after)
+	r.waitMetric(t, (warm+measured)*30, "flowscan_flows_total", `format="netflow5"`)
+	allocs := after.Mallocs - before.Mallocs
+	t.Logf("%d allocations for %d datagrams", allocs, measured)
+	if allocs > measured/10 {
+		t.Errorf("%d allocations for %d datagrams: something allocates per batch", allocs, measured)
 	}
 }
