@@ -257,16 +257,29 @@ func (c *columnCodec) appendColBlock(dst []byte, b *colBlock) ([]byte, blockSumm
 		if !ic.hasVarying() {
 			continue
 		}
-		vals := b.values(c.vals[:cap(c.vals)], col, st.sum.minStart)
 		if ic.dict {
+			vals := b.values(c.vals[:cap(c.vals)], col, st.sum.minStart)
 			if e.appendIndices(planes[ic.idxOff:ic.idxOff+n], vals, col) {
 				continue
 			}
 			// Too many values: planes after all.
 			ic.dictFailed = true
 			e.dictSkip[col] = dictRetry
+			ic.scatter(planes, vals, 0)
+			continue
 		}
-		ic.scatter(planes, vals, 0)
+		// The narrower columns straight from the block, the others
+		// through their stored values.
+		switch {
+		case col >= colDomain && col <= colDstAS:
+			scatterTyped(planes, ic, b.u32[col-colDomain][:n])
+		case col >= colSrcPort && col <= colDstVLAN:
+			scatterTyped(planes, ic, b.u16[col-colSrcPort][:n])
+		case col >= colProto && col <= colDstMask:
+			scatterTyped(planes, ic, b.u8[col-colProto][:n])
+		default:
+			ic.scatter(planes, b.values(c.vals[:cap(c.vals)], col, st.sum.minStart), 0)
+		}
 	}
 
 	// Encode: the section table, then the sections.
@@ -431,6 +444,22 @@ func (ic *intPlan) scatter(planes []byte, vals []uint64, lo int) {
 		plane := planes[ref.off+lo : ref.off+lo+len(vals)]
 		vs := vals[:len(plane)] // one length for both: no bounds checks
 		shift := ref.shift & 63
+		for i := range plane {
+			plane[i] = byte(vs[i] >> shift)
+		}
+	}
+}
+
+// scatterTyped is scatter of a block's column of 8-, 16- or 32-bit
+// values.
+func scatterTyped[T uint8 | uint16 | uint32](planes []byte, ic *intPlan, vals []T) {
+	for _, ref := range ic.refs[:ic.width] {
+		if ref.off < 0 {
+			continue
+		}
+		plane := planes[ref.off : ref.off+len(vals)]
+		vs := vals[:len(plane)] // one length for both: no bounds checks
+		shift := ref.shift & 31
 		for i := range plane {
 			plane[i] = byte(vs[i] >> shift)
 		}
