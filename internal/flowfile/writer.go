@@ -117,6 +117,9 @@ type Writer struct {
 	workerDone chan struct{}
 	postDone   chan struct{}
 
+	// lock is the archive directory's writer lock, held until Close.
+	lock *os.File
+
 	// Background writer state.
 	enc   *zstd.Encoder
 	codec columnCodec
@@ -218,11 +221,17 @@ func NewWriter(cfg Config) (*Writer, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("flowfile: %w", err)
 	}
+	lock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(cfg.EncoderLevel), zstd.WithEncoderConcurrency(1))
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("flowfile: zstd encoder: %w", err)
 	}
 	w := &Writer{
+		lock:       lock,
 		cfg:        cfg,
 		log:        log.With("component", "flowfile"),
 		acc:        make(map[ExporterKey]*ExporterStats),
@@ -358,7 +367,9 @@ func (w *Writer) Close() error {
 	close(w.post)
 	<-w.postDone
 	w.enc.Close()
-	return <-done
+	err := <-done
+	w.lock.Close() // releases the directory
+	return err
 }
 
 // Stats returns the writer's counters.
