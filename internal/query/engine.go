@@ -479,7 +479,15 @@ type AggregateSpec struct {
 	Order Order
 	// Limit keeps the top Limit groups (0: all).
 	Limit int
+	// MaxGroups stops the query with ErrTooManyGroups once one worker
+	// holds more groups than this (0: no limit), which bounds the
+	// memory of a query to about Workers × MaxGroups groups.
+	MaxGroups int
 }
+
+// ErrTooManyGroups is Aggregate's error when the groups pass
+// AggregateSpec.MaxGroups.
+var ErrTooManyGroups = errors.New("query: too many groups")
 
 // Aggregate groups the matching flows by spec.Keys in per-worker maps,
 // merges them and returns the top groups with the total and the rest.
@@ -513,7 +521,13 @@ func (q *Query) Aggregate(ctx context.Context, spec AggregateSpec) (*Result, err
 			atomic.AddUint64(&q.progress.Matched, u.records())
 			return nil
 		}
-		return w.run(u, w.agg.addBatch)
+		if err := w.run(u, w.agg.addBatch); err != nil {
+			return err
+		}
+		if spec.MaxGroups > 0 && w.agg.groups() > spec.MaxGroups {
+			return fmt.Errorf("%w: more than %d", ErrTooManyGroups, spec.MaxGroups)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

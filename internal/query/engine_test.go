@@ -3,6 +3,7 @@ package query
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"net/netip"
 	"os"
@@ -244,5 +245,41 @@ func TestParseTime(t *testing.T) {
 		if _, err := ParseTime(bad, now, time.UTC); err == nil {
 			t.Errorf("ParseTime(%q) accepted", bad)
 		}
+	}
+}
+
+// TestAggregateMaxGroups checks that an aggregation whose groups pass
+// MaxGroups stops with ErrTooManyGroups, and that one within it answers.
+func TestAggregateMaxGroups(t *testing.T) {
+	dir := t.TempDir()
+	base := testBase.UnixMilli()
+	recs := make([]flow.Record, 50_000)
+	for i := range recs {
+		recs[i] = flow.Record{Exporter: netip.MustParseAddr("127.0.0.1"),
+			SrcAddr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}),
+			DstAddr: netip.MustParseAddr("192.0.2.1"), Proto: 6, Bytes: 100, Packets: 1,
+			Start: base + int64(i), End: base + int64(i) + 1}
+	}
+	writeArchive(t, dir, testBase.Add(5*time.Minute), recs)
+	keys, err := ParseKeys("src_addr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &Query{Dirs: []string{dir}, Filter: MustCompile(""), Workers: 2}
+	_, err = q.Aggregate(context.Background(), AggregateSpec{Keys: keys, Order: ByBytes, Limit: 10, MaxGroups: 1000})
+	if !errors.Is(err, ErrTooManyGroups) {
+		t.Fatalf("50 000 sources with MaxGroups 1000: err = %v, want ErrTooManyGroups", err)
+	}
+	res, err := q.Aggregate(context.Background(), AggregateSpec{Keys: keys, Order: ByBytes, Limit: 10, MaxGroups: 100_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Groups != len(recs) {
+		t.Errorf("%d groups, want %d", res.Groups, len(recs))
+	}
+	// The proto key has one group: any limit above it answers.
+	pk, _ := ParseKeys("proto")
+	if _, err := q.Aggregate(context.Background(), AggregateSpec{Keys: pk, Order: ByFlows, MaxGroups: 1}); err != nil {
+		t.Errorf("one group with MaxGroups 1: %v", err)
 	}
 }

@@ -33,6 +33,9 @@ const (
 	flowQuerySlots    = 2
 	flowQueryWait     = 2 * time.Second
 	flowQueryDeadline = 30 * time.Second
+	// flowMaxGroups bounds the groups (distinct keys) a top-N query of
+	// the flow archive holds per worker: about 50-100 MB each.
+	flowMaxGroups = 500_000
 )
 
 // Sources of the flow explorer.
@@ -329,6 +332,8 @@ func (s *Server) handleFlows(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Context().Err() != nil:
 			return // the client went away
+		case errors.Is(err, flowquery.ErrTooManyGroups):
+			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("more than %d distinct keys in this window: narrow the time window or the filter, or group by a coarser key (for example src_addr/24)", s.flowMaxGroups()))
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
 			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("the query ran longer than %v and was stopped: narrow the time window or the filter", s.flowLimit.deadline))
 		case fr.source == SourceClickHouse:
@@ -341,6 +346,14 @@ func (s *Server) handleFlows(w http.ResponseWriter, r *http.Request) {
 	}
 	resp.ElapsedMS = time.Since(start).Milliseconds()
 	writeJSON(w, resp)
+}
+
+// flowMaxGroups is the explorer's bound on groups per query worker.
+func (s *Server) flowMaxGroups() int {
+	if s.maxGroups > 0 {
+		return s.maxGroups
+	}
+	return flowMaxGroups
 }
 
 // query returns the engine query of a request.
@@ -364,7 +377,7 @@ func (s *Server) onClickHouse(ctx context.Context, fn func(ch *flowquery.ClickHo
 }
 
 func (s *Server) topFlows(ctx context.Context, fr *flowRequest, resp *FlowsResponse) error {
-	spec := flowquery.AggregateSpec{Keys: fr.keys, Order: fr.order, Limit: fr.top}
+	spec := flowquery.AggregateSpec{Keys: fr.keys, Order: fr.order, Limit: fr.top, MaxGroups: s.flowMaxGroups()}
 	q := s.flowQuery(fr)
 	var res *flowquery.Result
 	var err error

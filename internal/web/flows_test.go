@@ -391,6 +391,18 @@ func TestFlowsLimits(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Errorf("after the deadline test: status %d: %s", resp.StatusCode, body)
 	}
+
+	// More groups than the explorer holds: a clear refusal, not the
+	// server's memory. The test archive has 4 sources.
+	s.maxGroups = 2
+	resp, body = get(t, ts, "/api/v1/flows?"+explorerWindow()+"&by=src_addr")
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), "coarser key") {
+		t.Errorf("4 groups with a bound of 2: status %d: %s", resp.StatusCode, body)
+	}
+	if got := getFlows(t, ts, explorerWindow()+"&by=proto"); len(got.Rows) != 2 {
+		t.Errorf("2 protocols with a bound of 2: %d rows", len(got.Rows))
+	}
+	s.maxGroups = 0
 }
 
 // TestFlowsClickHouse puts the same flows into ClickHouse and into the

@@ -118,6 +118,8 @@ type Server struct {
 	ch      *chSource
 	// flowLimit bounds the flow explorer's queries (/api/v1/flows).
 	flowLimit *flowLimiter
+	// maxGroups overrides flowMaxGroups (tests).
+	maxGroups int
 	listener  net.Listener
 	addr      string
 }
