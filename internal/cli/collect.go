@@ -278,6 +278,13 @@ func (f *collectFlags) start(ctx context.Context, logger *slog.Logger, onComplet
 	if err != nil {
 		return nil, nil, err
 	}
+	// Hold the archive before anything touches it (the ClickHouse spool
+	// and the counters live there too); collect.New takes the lock over.
+	lock, err := flowfile.LockDir(cfg.Archive.Dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.Archive.Lock = lock
 	reg := metrics.NewRegistry()
 	cfg.Metrics = reg
 	var closers []func() error
@@ -291,6 +298,7 @@ func (f *collectFlags) start(ctx context.Context, logger *slog.Logger, onComplet
 	if len(f.forward) > 0 {
 		fw, err := relay.NewForwarder(f.forward, logger)
 		if err != nil {
+			lock.Release()
 			return nil, nil, err
 		}
 		cfg.Datagrams = append(cfg.Datagrams, fw)
@@ -302,6 +310,7 @@ func (f *collectFlags) start(ctx context.Context, logger *slog.Logger, onComplet
 		ex, err := reexport.New(rc)
 		if err != nil {
 			cleanup()
+			lock.Release()
 			return nil, nil, err
 		}
 		cfg.Flows = append(cfg.Flows, ex)
@@ -316,6 +325,7 @@ func (f *collectFlags) start(ctx context.Context, logger *slog.Logger, onComplet
 		sink, err := f.clickhouse.sink(f.cfg, stateDir, logger)
 		if err != nil {
 			cleanup()
+			lock.Release()
 			return nil, nil, err
 		}
 		cfg.Flows = append(cfg.Flows, sink)
@@ -340,6 +350,7 @@ func (f *collectFlags) start(ctx context.Context, logger *slog.Logger, onComplet
 	cs, err := counters.New(cfg.Archive.Dir, cfg.Archive.Location, cfg.Archive.MaxAge, logger)
 	if err != nil {
 		cleanup()
+		lock.Release()
 		return nil, nil, err
 	}
 	cfg.Counters = cs

@@ -216,6 +216,16 @@ func New(ctx context.Context, cfg Config) (*Collector, error) {
 	if cfg.StateDir == "" {
 		cfg.StateDir = filepath.Join(cfg.Archive.Dir, ".flowscan")
 	}
+	// The archive first: a second collector on it stops here, before it
+	// reads state or takes a share of the exporters' datagrams
+	// (SO_REUSEPORT). NewWriter owns the lock from here on.
+	if cfg.Archive.Lock == nil {
+		lock, err := flowfile.LockDir(cfg.Archive.Dir)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Archive.Lock = lock
+	}
 	c := &Collector{
 		cfg:       cfg,
 		log:       cfg.Logger,
@@ -226,6 +236,7 @@ func New(ctx context.Context, cfg Config) (*Collector, error) {
 		savedGen:  make(map[string]uint64),
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		cfg.Archive.Lock.Release()
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
 	c.loadState()
@@ -234,6 +245,7 @@ func New(ctx context.Context, cfg Config) (*Collector, error) {
 			s, got, err := udp.Listen(ctx, addr, cfg.RcvBuf)
 			if err != nil {
 				c.closeSockets()
+				cfg.Archive.Lock.Release()
 				return nil, fmt.Errorf("listen on %s: %w", addr, err)
 			}
 			if i == 0 {

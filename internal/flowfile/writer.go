@@ -72,6 +72,10 @@ type Config struct {
 	// zstd.SpeedFastest); data blocks are not zstd-compressed since format
 	// version 2 (see sections.go).
 	EncoderLevel zstd.EncoderLevel
+	// Lock, if set, is Dir's writer lock taken already with LockDir. The
+	// Writer owns it from NewWriter on (NewWriter releases it when it
+	// fails) and releases it in Close.
+	Lock *DirLock
 }
 
 // WriterStats are a Writer's cumulative counters, for metrics.
@@ -118,7 +122,7 @@ type Writer struct {
 	postDone   chan struct{}
 
 	// lock is the archive directory's writer lock, held until Close.
-	lock *os.File
+	lock *DirLock
 
 	// Background writer state.
 	enc   *zstd.Encoder
@@ -182,7 +186,13 @@ type completedFile struct {
 // NewWriter creates cfg.Dir, recovers the *.tmp files under it and starts a
 // writer. A .tmp whose interval has ended is completed (Meta.Recovered); the
 // .tmp of the current interval is resumed after its last valid block.
-func NewWriter(cfg Config) (*Writer, error) {
+func NewWriter(cfg Config) (w *Writer, err error) {
+	lock := cfg.Lock
+	defer func() {
+		if err != nil {
+			lock.Release()
+		}
+	}()
 	if cfg.Dir == "" {
 		return nil, errors.New("flowfile: Config.Dir is empty")
 	}
@@ -218,19 +228,19 @@ func NewWriter(cfg Config) (*Writer, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("flowfile: %w", err)
-	}
-	lock, err := lockDir(cfg.Dir)
-	if err != nil {
-		return nil, err
+	if lock == nil {
+		if lock, err = LockDir(cfg.Dir); err != nil {
+			return nil, err
+		}
 	}
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(cfg.EncoderLevel), zstd.WithEncoderConcurrency(1))
 	if err != nil {
-		lock.Close()
 		return nil, fmt.Errorf("flowfile: zstd encoder: %w", err)
 	}
-	w := &Writer{
+	if lock.Unsupported {
+		log.Warn("the archive's file system has no file locks: make sure no other collector writes into this directory", "dir", cfg.Dir)
+	}
+	w = &Writer{
 		lock:       lock,
 		cfg:        cfg,
 		log:        log.With("component", "flowfile"),
@@ -368,7 +378,7 @@ func (w *Writer) Close() error {
 	<-w.postDone
 	w.enc.Close()
 	err := <-done
-	w.lock.Close() // releases the directory
+	w.lock.Release() // releases the directory
 	return err
 }
 
