@@ -18,7 +18,12 @@ type Entry struct {
 
 // List returns the completed flow files anywhere under dir, sorted by start
 // time. In-progress (.tmp) and foreign files are ignored.
-func List(dir string) ([]Entry, error) {
+func List(dir string) ([]Entry, error) { return list(dir, false) }
+
+// list is List; with ownOnly, the subdirectories that are archives of
+// their own (another writer's lock in them) are left out, for the
+// writer's expiry.
+func list(dir string, ownOnly bool) ([]Entry, error) {
 	var out []Entry
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -26,6 +31,9 @@ func List(dir string) ([]Entry, error) {
 				return err
 			}
 			return nil // an unreadable subdirectory is skipped
+		}
+		if ownOnly && d.IsDir() && isOtherArchive(dir, path) {
+			return fs.SkipDir
 		}
 		if !d.Type().IsRegular() {
 			return nil
@@ -48,8 +56,12 @@ func List(dir string) ([]Entry, error) {
 // before now, then the oldest ones while the completed files total more
 // than maxBytes. A zero limit is off. Emptied date subdirectories are
 // removed too. It returns the removed paths.
+//
+// Subdirectories that are archives of their own (a writer's lock file in
+// them, for example a probe's archive inside the collector's) are left to
+// their own writer.
 func Expire(dir string, maxBytes int64, maxAge time.Duration, now time.Time) (removed []string, err error) {
-	entries, err := List(dir)
+	entries, err := list(dir, true)
 	if err != nil {
 		return nil, err
 	}
@@ -93,4 +105,15 @@ func removeEmptyParents(root, sub string) {
 			return
 		}
 	}
+}
+
+// isOtherArchive reports whether path, a directory under the archive root,
+// is the root of another archive: it holds a writer's lock file (which
+// stays after its writer stopped).
+func isOtherArchive(root, path string) bool {
+	if path == root {
+		return false
+	}
+	_, err := os.Lstat(filepath.Join(path, lockName))
+	return err == nil
 }

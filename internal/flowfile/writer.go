@@ -934,6 +934,9 @@ func (w *Writer) recover(now time.Time) (*wfile, []completedFile) {
 		if err != nil {
 			return nil // unreadable subtree: skip it
 		}
+		if d.IsDir() && isOtherArchive(w.cfg.Dir, path) {
+			return fs.SkipDir // another writer's files
+		}
 		if d.Type().IsRegular() && strings.HasSuffix(d.Name(), nameSuffix+tmpSuffix) {
 			if start, ok := parseTmpName(d.Name()); ok {
 				tmps = append(tmps, tmpFile{path, start})
