@@ -109,7 +109,8 @@ func (o *rawOrder) sortBlock(block, dst []byte) ([]byte, bool) {
 	for i := range rows {
 		t := binary.LittleEndian.Uint32(timeEnd[4*i:])
 		hourStart := max(t-t%3600, minT)
-		hourLen := min(t-t%3600+3599, maxT) - hourStart + 1
+		// In 64 bits: the last hour of DateTime ends past 2^32-1.
+		hourLen := uint32(min(uint64(t-t%3600)+3599, uint64(maxT)) - uint64(hourStart) + 1)
 		b := uint32(n)*(hourStart-minT) + uint32(o.rank[o.bucket[i]])*hourLen + (t - hourStart)
 		o.bucket[i] = b
 		if b < prev {

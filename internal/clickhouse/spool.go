@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -228,6 +229,9 @@ func (s *spool) load(seq uint64) (*batch, error) {
 	return s.decode(raw, seq)
 }
 
+// zstdFrameMagic opens a zstd frame.
+var zstdFrameMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+
 // decode reads a spool file's bytes (see load); seq is the sequence
 // number its name gives.
 func (s *spool) decode(raw []byte, seq uint64) (*batch, error) {
@@ -246,6 +250,11 @@ func (s *spool) decode(raw []byte, seq uint64) (*batch, error) {
 	}
 	var err error
 	if b.rowBinary {
+		b.data, err = s.dec.DecodeAll(raw[spoolHeader:], make([]byte, 0, size))
+	} else if bytes.HasPrefix(raw[spoolHeader:], zstdFrameMagic) {
+		// A Native batch spooled by the builds that compressed them with
+		// zstd (an S2 stream of a Native block never starts so: its
+		// first byte is a length of at least 0x80).
 		b.data, err = s.dec.DecodeAll(raw[spoolHeader:], make([]byte, 0, size))
 	} else {
 		var n int
