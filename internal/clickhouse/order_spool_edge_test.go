@@ -1,9 +1,11 @@
 package clickhouse
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/netip"
 	"os"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/flowscan/flowscan/internal/clickhouse/chtest"
 	"github.com/flowscan/flowscan/internal/flow"
 )
 
@@ -103,5 +106,74 @@ func TestNativeSpoolFileOfZstdEra(t *testing.T) {
 	}
 	if string(got.data) != string(b.data) || got.rows != b.rows || got.id != b.id || !got.attempted {
 		t.Errorf("loaded batch differs from the one spooled")
+	}
+}
+
+// TestSinkWaitsForRestInsert: the INSERT of a partly inserted batch's
+// missing days (query id ...-rest) outlived its client and still runs on
+// the server (a slow view here) when the batch is tried again. Every
+// table must end up with the batch exactly once.
+func TestSinkWaitsForRestInsert(t *testing.T) {
+	srv := chtest.Start(t)
+	c, _ := NewClient(srv.URL("fs"))
+	initSchema(t, c)
+	ctx := context.Background()
+	spool := t.TempDir()
+	sp, err := openSpool(spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	midnight := time.Now().UTC().Truncate(24 * time.Hour)
+	yesterday := testFlows(21, 300, midnight.Add(-time.Second))
+	today := testFlows(22, 200, midnight.Add(90*time.Minute))
+	all := append(append([]flow.Record{}, yesterday...), today...)
+	b := testBatch(uint64(sp.collectorID)<<seqBits|50, all, false, true)
+	// The first attempt stored yesterday's part ...
+	first := testBatch(b.id, yesterday, false, true)
+	if err := c.InsertWithID(ctx, "fs.flows", RawColumnList(), first.format(), first.data, b.queryID()); err != nil {
+		t.Fatal(err)
+	}
+	// ... and the INSERT of the rest is still running: a view that
+	// takes 3 s a block, added now.
+	for _, stmt := range []string{
+		"CREATE TABLE fs.slow (n UInt8) ENGINE = Null",
+		"CREATE MATERIALIZED VIEW fs.flows_0slow_mv TO fs.slow AS SELECT sleep(3) AS n FROM fs.flows",
+	} {
+		if err := c.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rest := testBatch(b.id, today, false, true)
+	restDone := make(chan error, 1)
+	go func() {
+		restDone <- c.InsertWithID(ctx, "fs.flows", RawColumnList(), rest.format(), rest.data, restQueryID(b.queryID()))
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rows, err := c.QueryRows(ctx, "SELECT count() FROM system.processes WHERE query_id = '"+restQueryID(b.queryID())+"'")
+		if err == nil && len(rows) == 1 && rows[0][0] == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the -rest INSERT never showed in system.processes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := sp.put(b); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSink(SinkConfig{Shards: []*Client{c}, Schema: &Schema{Database: "fs"}, SpoolDir: spool,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close(60 * time.Second)
+	if err := <-restDone; err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range TableNames() {
+		if got, want := tableTotals(t, c, table), sum(all); got != want {
+			t.Errorf("%s: %+v, want %+v", table, got, want)
+		}
 	}
 }

@@ -489,7 +489,7 @@ func (s *Sink) send(b *batch) error {
 				return nil
 			}
 			s.log.Warn("batch partly inserted by an earlier attempt: sending the days it lacks", "batch", b.id, "rows", b.rows, "missing", n)
-			return sc.InsertWithID(ctx, table, RawColumnList(), b.format(), missing, b.queryID()+"-rest")
+			return sc.InsertWithID(ctx, table, RawColumnList(), b.format(), missing, restQueryID(b.queryID()))
 		}
 	}
 	b.attempted = true
@@ -899,9 +899,14 @@ func (s *Sink) waitInserts(ctx context.Context, c *Client) error {
 }
 
 // waitQueryGone waits until the server runs no query with this id.
+// Both INSERTs of a batch count: the whole batch under id, and the rest
+// of a partly inserted one under id-rest.
 func (s *Sink) waitQueryGone(ctx context.Context, c *Client, id string) error {
-	return s.waitProcesses(ctx, c, fmt.Sprintf("query_id = '%s'", id), s.cfg.Timeout)
+	return s.waitProcesses(ctx, c, fmt.Sprintf("query_id IN ('%s', '%s')", id, restQueryID(id)), s.cfg.Timeout)
 }
+
+// restQueryID is the query id of the INSERT of a batch's missing days.
+func restQueryID(id string) string { return id + "-rest" }
 
 // waitProcesses polls system.processes until no query matches cond, for
 // at most max.
