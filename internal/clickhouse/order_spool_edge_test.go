@@ -135,14 +135,7 @@ func TestSinkWaitsForRestInsert(t *testing.T) {
 	}
 	// ... and the INSERT of the rest is still running: a view that
 	// takes 3 s a block, added now.
-	for _, stmt := range []string{
-		"CREATE TABLE fs.slow (n UInt8) ENGINE = Null",
-		"CREATE MATERIALIZED VIEW fs.flows_0slow_mv TO fs.slow AS SELECT sleep(3) AS n FROM fs.flows",
-	} {
-		if err := c.Exec(ctx, stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addSlowView(t, c)
 	rest := testBatch(b.id, today, false, true)
 	restDone := make(chan error, 1)
 	go func() {

@@ -330,6 +330,21 @@ func TestRebuildRepairsViews(t *testing.T) {
 	}
 }
 
+// addSlowView adds to database fs a view of the raw table, named to run
+// before the others, that takes 3 s a block: INSERTs then outlive a short
+// client timeout.
+func addSlowView(t *testing.T, c *Client) {
+	t.Helper()
+	for _, stmt := range []string{
+		"CREATE TABLE fs.slow (n UInt8) ENGINE = Null",
+		"CREATE MATERIALIZED VIEW fs.flows_0slow_mv TO fs.slow AS SELECT sleep(3) AS n FROM fs.flows",
+	} {
+		if err := c.Exec(context.Background(), stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestSinkSlowInsertNotRepairedTwice: an INSERT the client gave up on
 // (timeout) goes on on the server, its views after its raw part. The
 // retry must wait for it and then neither send the batch again nor
@@ -338,16 +353,7 @@ func TestSinkSlowInsertNotRepairedTwice(t *testing.T) {
 	srv := chtest.Start(t)
 	c, _ := NewClient(srv.URL("fs"))
 	initSchema(t, c)
-	ctx := context.Background()
-	// A view named to run before the others that takes 3 s a block.
-	for _, stmt := range []string{
-		"CREATE TABLE fs.slow (n UInt8) ENGINE = Null",
-		"CREATE MATERIALIZED VIEW fs.flows_0slow_mv TO fs.slow AS SELECT sleep(3) AS n FROM fs.flows",
-	} {
-		if err := c.Exec(ctx, stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addSlowView(t, c)
 	s, err := NewSink(SinkConfig{Shards: []*Client{c}, Schema: &Schema{Database: "fs"}, SpoolDir: t.TempDir(),
 		BatchRows: 5000, FlushInterval: 100 * time.Millisecond, Timeout: time.Second,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
