@@ -5,17 +5,16 @@ import (
 	"encoding/csv"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/flowscan/flowscan/internal/flow"
 	"github.com/flowscan/flowscan/internal/gen"
+	"github.com/flowscan/flowscan/internal/testutil"
 )
 
 // TestTopNAgainstNfdump sends the same generated flows as NetFlow v5 to
@@ -41,21 +40,9 @@ func TestTopNAgainstNfdump(t *testing.T) {
 	}
 
 	// nfcapd on a free loopback port.
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := pc.LocalAddr().(*net.UDPAddr).Port
-	pc.Close()
 	nfDir := t.TempDir()
-	cmd := exec.Command("nfcapd", "-w", nfDir, "-b", "127.0.0.1", "-p", strconv.Itoa(port), "-B", "4194304", "-t", "300")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	time.Sleep(500 * time.Millisecond)
-	conn, err := net.Dial("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	capd := testutil.StartNfcapd(t, nfDir, 300)
+	conn, err := net.Dial("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(capd.Port)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +61,9 @@ func TestTopNAgainstNfdump(t *testing.T) {
 	}
 	conn.Close()
 	time.Sleep(500 * time.Millisecond)
-	cmd.Process.Signal(syscall.SIGTERM)
-	cmd.Wait()
+	if !capd.Stop(10 * time.Second) {
+		t.Fatal("nfcapd did not stop on SIGTERM")
+	}
 
 	// The same flows in a flowscan archive.
 	fsDir := t.TempDir()

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/flowscan/flowscan/internal/flow"
 	"github.com/flowscan/flowscan/internal/gen"
 	"github.com/flowscan/flowscan/internal/metrics"
+	"github.com/flowscan/flowscan/internal/testutil"
 )
 
 var _ collect.FlowSink = (*Exporter)(nil)
@@ -224,19 +224,9 @@ func TestReceivedByNfcapd(t *testing.T) {
 	for _, format := range []string{"netflow9", "ipfix"} {
 		t.Run(format, func(t *testing.T) {
 			dir := t.TempDir()
-			port := freeUDPPort(t)
-			cmd := exec.Command("nfcapd", "-w", dir, "-b", "127.0.0.1", "-p", strconv.Itoa(port), "-B", "4194304", "-t", "3600")
-			var logBuf bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			exited := make(chan struct{})
-			go func() { cmd.Wait(); close(exited) }()
-			t.Cleanup(func() { cmd.Process.Kill(); <-exited })
-			waitBound(t, port, exited)
+			nf := testutil.StartNfcapd(t, dir, 3600)
 
-			e, err := New(Config{Format: format, Target: fmt.Sprintf("127.0.0.1:%d", port), Domain: 3})
+			e, err := New(Config{Format: format, Target: fmt.Sprintf("127.0.0.1:%d", nf.Port), Domain: 3})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -252,15 +242,12 @@ func TestReceivedByNfcapd(t *testing.T) {
 				t.Fatalf("sent %+v", st)
 			}
 			time.Sleep(300 * time.Millisecond) // let nfcapd read its socket
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(10 * time.Second):
+			if !nf.Stop(10 * time.Second) {
 				t.Fatal("nfcapd did not stop on SIGTERM")
 			}
 			files, _ := filepath.Glob(filepath.Join(dir, "nfcapd.*"))
 			if len(files) == 0 {
-				t.Fatalf("nfcapd wrote no file; its log:\n%s", logBuf.String())
+				t.Fatalf("nfcapd wrote no file; its log:\n%s", nf.Log())
 			}
 			out, err := exec.Command("nfdump", "-R", dir, "-q", "-o", "csv").Output()
 			if err != nil {
@@ -319,36 +306,8 @@ func TestReceivedByNfcapd(t *testing.T) {
 			}
 			if flows != uint64(len(recs)) || pkts != wantPkts || octets != wantBytes {
 				t.Errorf("nfdump totals: %d flows, %d packets, %d bytes; we sent %d, %d, %d\nnfcapd log:\n%s",
-					flows, pkts, octets, len(recs), wantPkts, wantBytes, logBuf.String())
+					flows, pkts, octets, len(recs), wantPkts, wantBytes, nf.Log())
 			}
 		})
 	}
-}
-
-// freeUDPPort returns a loopback UDP port that was free a moment ago.
-func freeUDPPort(t *testing.T) int {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
-// waitBound waits until something holds UDP port on 127.0.0.1.
-func waitBound(t *testing.T, port int, exited <-chan struct{}) {
-	for i := 0; i < 100; i++ {
-		select {
-		case <-exited:
-			t.Fatal("nfcapd exited")
-		default:
-		}
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-		if err != nil {
-			return
-		}
-		c.Close()
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("nfcapd did not bind its port")
 }
