@@ -110,8 +110,11 @@ func TestKill9(t *testing.T) {
 			t.Errorf("%s completed by the child: meta %+v", e.Path, m)
 		}
 	}
+	// Usually one file was in progress; none when the kill fell between
+	// the completion of a file and the creation of the next one's .tmp
+	// (a few milliseconds at each rotation).
 	tmps := listTmp(t, dir)
-	if len(completedByChild) < 2 || len(tmps) != 1 {
+	if len(completedByChild) < 2 || len(tmps) > 1 {
 		t.Fatalf("after kill: %d completed files, tmp files %v", len(completedByChild), tmps)
 	}
 
@@ -154,8 +157,8 @@ func TestKill9(t *testing.T) {
 		}
 		r.Close()
 	}
-	if recovered != 1 {
-		t.Errorf("%d recovered files, want 1", recovered)
+	if recovered != len(tmps) {
+		t.Errorf("%d recovered files, want %d (the .tmp files left by the kill)", recovered, len(tmps))
 	}
 	if next < mustSurvive {
 		t.Errorf("recovered %d records, but %d were written more than %v before the kill", next, mustSurvive, kill9FlushInterval)
