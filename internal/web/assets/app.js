@@ -376,7 +376,11 @@ async function scoreboardView(params) {
 // the flow explorer over the file's interval (the filter comes with each line).
 function jkflowBoard(m, nav, page) {
   const flowsOn = (catalog.flow_sources || []).length > 0;
-  const win = { from: String(Math.floor(Date.parse(page.start) / 1000)), to: String(Math.ceil(Date.parse(page.end) / 1000)) };
+  // As for cuflow's scoreboards: the flows of the file started up to an
+  // active timeout before it, so the explorer's window opens that much
+  // earlier (5 minutes, or the file's length if longer).
+  const jkFrom = Math.floor(Date.parse(page.start) / 1000), jkTo = Math.ceil(Date.parse(page.end) / 1000);
+  const win = { from: String(jkFrom - Math.max(300, jkTo - jkFrom)), to: String(jkTo) };
   const explore = filter => "#/flows?" + new URLSearchParams(Object.assign({ filter }, win)).toString();
   // Rates in and out, then the ranking's bytes (in + out) and the flows, split in a tooltip.
   const cells = e => [el("td", {}, si(e.in_bits_per_second) + "b/s"), el("td", {}, si(e.out_bits_per_second) + "b/s"),
