@@ -31,13 +31,17 @@ func (c *columnCodec) appendColumns(dst []byte, recs []flow.Record, base int64) 
 	c.scratch(n)
 	for col := range numAddrColumns {
 		a := c.addrs[:n]
-		extractAddrs(a, recs, col)
+		for i := range recs {
+			a[i] = addrField(&recs[i], col)
+		}
 		dst = appendAddrColumn(dst, a)
 	}
+	// The integer values are the same in both versions: the version-2
+	// encoder's column block gives them.
+	b := newColBlock(n)
+	b.add(recs)
 	for col := range numIntColumns {
-		v := c.vals[:len(recs)]
-		extractInts(v, recs, col, base) // the values are the same in both versions
-		dst = appendIntColumn(dst, v)
+		dst = appendIntColumn(dst, b.values(c.vals[:n], col, base))
 	}
 	return dst
 }

@@ -265,20 +265,20 @@ func (c *columnCodec) appendColBlock(dst []byte, b *colBlock) ([]byte, blockSumm
 			// Too many values: planes after all.
 			ic.dictFailed = true
 			e.dictSkip[col] = dictRetry
-			ic.scatter(planes, vals, 0)
+			scatter(planes, ic, vals)
 			continue
 		}
 		// The narrower columns straight from the block, the others
 		// through their stored values.
 		switch {
 		case col >= colDomain && col <= colDstAS:
-			scatterTyped(planes, ic, b.u32[col-colDomain][:n])
+			scatter(planes, ic, b.u32[col-colDomain][:n])
 		case col >= colSrcPort && col <= colDstVLAN:
-			scatterTyped(planes, ic, b.u16[col-colSrcPort][:n])
+			scatter(planes, ic, b.u16[col-colSrcPort][:n])
 		case col >= colProto && col <= colDstMask:
-			scatterTyped(planes, ic, b.u8[col-colProto][:n])
+			scatter(planes, ic, b.u8[col-colProto][:n])
 		default:
-			ic.scatter(planes, b.values(c.vals[:cap(c.vals)], col, st.sum.minStart), 0)
+			scatter(planes, ic, b.values(c.vals[:cap(c.vals)], col, st.sum.minStart))
 		}
 	}
 
@@ -434,32 +434,16 @@ func (d *valueDict) indexOf(v uint64) (idx byte, ok bool) {
 	}
 }
 
-// scatter writes the varying byte planes of vals, the values of records
-// lo.. of the block.
-func (ic *intPlan) scatter(planes []byte, vals []uint64, lo int) {
-	for _, ref := range ic.refs[:ic.width] {
-		if ref.off < 0 {
-			continue
-		}
-		plane := planes[ref.off+lo : ref.off+lo+len(vals)]
-		vs := vals[:len(plane)] // one length for both: no bounds checks
-		shift := ref.shift & 63
-		for i := range plane {
-			plane[i] = byte(vs[i] >> shift)
-		}
-	}
-}
-
-// scatterTyped is scatter of a block's column of 8-, 16- or 32-bit
-// values.
-func scatterTyped[T uint8 | uint16 | uint32](planes []byte, ic *intPlan, vals []T) {
+// scatter writes the varying byte planes of the block's values vals of
+// the integer column ic describes.
+func scatter[T uint8 | uint16 | uint32 | uint64](planes []byte, ic *intPlan, vals []T) {
 	for _, ref := range ic.refs[:ic.width] {
 		if ref.off < 0 {
 			continue
 		}
 		plane := planes[ref.off : ref.off+len(vals)]
 		vs := vals[:len(plane)] // one length for both: no bounds checks
-		shift := ref.shift & 31
+		shift := ref.shift & 63
 		for i := range plane {
 			plane[i] = byte(vs[i] >> shift)
 		}
@@ -504,120 +488,6 @@ func appendZones(dst []byte, zones []string) []byte {
 		dst = append(dst, z...)
 	}
 	return dst
-}
-
-// extractAddrs copies address column col of recs into addrs.
-func extractAddrs(addrs []netip.Addr, recs []flow.Record, col int) {
-	addrs = addrs[:len(recs)] // one length for both: no bounds checks
-	switch col {
-	case addrExporter:
-		for i := range recs {
-			addrs[i] = recs[i].Exporter
-		}
-	case addrSrc:
-		for i := range recs {
-			addrs[i] = recs[i].SrcAddr
-		}
-	case addrDst:
-		for i := range recs {
-			addrs[i] = recs[i].DstAddr
-		}
-	case addrNextHop:
-		for i := range recs {
-			addrs[i] = recs[i].NextHop
-		}
-	}
-}
-
-// extractInts sets vals to the stored values of integer column col of recs.
-func extractInts(v []uint64, recs []flow.Record, col int, base int64) {
-	v = v[:len(recs)] // one length for both: no bounds checks
-	switch col {
-	case colStart:
-		for i := range recs {
-			v[i] = uint64(recs[i].Start - base)
-		}
-	case colEnd:
-		for i := range recs {
-			v[i] = zigzag(recs[i].End - recs[i].Start)
-		}
-	case colBytes:
-		for i := range recs {
-			v[i] = recs[i].Bytes
-		}
-	case colPackets:
-		for i := range recs {
-			v[i] = recs[i].Packets
-		}
-	case colDomain:
-		for i := range recs {
-			v[i] = uint64(recs[i].Domain)
-		}
-	case colSamplingRate:
-		for i := range recs {
-			v[i] = uint64(recs[i].SamplingRate)
-		}
-	case colInIf:
-		for i := range recs {
-			v[i] = uint64(recs[i].InIf)
-		}
-	case colOutIf:
-		for i := range recs {
-			v[i] = uint64(recs[i].OutIf)
-		}
-	case colSrcAS:
-		for i := range recs {
-			v[i] = uint64(recs[i].SrcAS)
-		}
-	case colDstAS:
-		for i := range recs {
-			v[i] = uint64(recs[i].DstAS)
-		}
-	case colSrcPort:
-		for i := range recs {
-			v[i] = uint64(recs[i].SrcPort)
-		}
-	case colDstPort:
-		for i := range recs {
-			v[i] = uint64(recs[i].DstPort)
-		}
-	case colSrcVLAN:
-		for i := range recs {
-			v[i] = uint64(recs[i].SrcVLAN)
-		}
-	case colDstVLAN:
-		for i := range recs {
-			v[i] = uint64(recs[i].DstVLAN)
-		}
-	case colProto:
-		for i := range recs {
-			v[i] = uint64(recs[i].Proto)
-		}
-	case colTOS:
-		for i := range recs {
-			v[i] = uint64(recs[i].TOS)
-		}
-	case colTCPFlags:
-		for i := range recs {
-			v[i] = uint64(recs[i].TCPFlags)
-		}
-	case colSrcMask:
-		for i := range recs {
-			v[i] = uint64(recs[i].SrcMask)
-		}
-	case colDstMask:
-		for i := range recs {
-			v[i] = uint64(recs[i].DstMask)
-		}
-	case colSrcMAC:
-		for i := range recs {
-			v[i] = macToUint(recs[i].SrcMAC)
-		}
-	case colDstMAC:
-		for i := range recs {
-			v[i] = macToUint(recs[i].DstMAC)
-		}
-	}
 }
 
 // appendRLEStream appends a stream of size copies of b.
