@@ -18,7 +18,7 @@ type Nfcapd struct {
 	Port   int
 	cmd    *exec.Cmd
 	exited chan struct{}
-	log    *syncBuffer
+	log    *LockedBuffer
 }
 
 // StartNfcapd starts nfcapd writing into dir on a free loopback port (with
@@ -29,7 +29,7 @@ type Nfcapd struct {
 func StartNfcapd(t testing.TB, dir string, rotate int) *Nfcapd {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
-		n := &Nfcapd{Port: freeUDPPort(t), exited: make(chan struct{}), log: new(syncBuffer)}
+		n := &Nfcapd{Port: FreeUDPPort(t), exited: make(chan struct{}), log: new(LockedBuffer)}
 		n.cmd = exec.Command("nfcapd", "-w", dir, "-b", "127.0.0.1", "-p", strconv.Itoa(n.Port),
 			"-B", "4194304", "-t", strconv.Itoa(rotate))
 		n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
@@ -84,9 +84,10 @@ func (n *Nfcapd) waitBound() bool {
 	return false
 }
 
-// freeUDPPort returns a loopback UDP port that was free a moment ago.
-func freeUDPPort(t testing.TB) int {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+// FreeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
+func FreeUDPPort(t testing.TB) int {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,20 +95,23 @@ func freeUDPPort(t testing.TB) int {
 	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
+// LockedBuffer is a bytes.Buffer safe for concurrent use: the output of a
+// process read while it runs.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+// Write appends p.
+func (l *LockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// String returns what was written so far.
+func (l *LockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

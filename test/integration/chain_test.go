@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowscan/flowscan/internal/testutil"
 )
 
 // TestForwardAndReexport chains three collectors: the first receives
@@ -13,7 +15,7 @@ import (
 // (--reexport). All three must store the same flows and bytes.
 func TestForwardAndReexport(t *testing.T) {
 	needFlowscan(t)
-	firstPort, fwdPort, rePort := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
+	firstPort, fwdPort, rePort := testutil.FreeUDPPort(t), testutil.FreeUDPPort(t), testutil.FreeUDPPort(t)
 	fwd := startCollector(t, fwdPort, t.TempDir())
 	re := startCollector(t, rePort, t.TempDir())
 	first := startCollector(t, firstPort, t.TempDir(),

@@ -15,6 +15,7 @@ import (
 
 	"github.com/flowscan/flowscan/internal/clickhouse"
 	"github.com/flowscan/flowscan/internal/clickhouse/chtest"
+	"github.com/flowscan/flowscan/internal/testutil"
 )
 
 type chTotals struct{ flows, packets, bytes uint64 }
@@ -72,7 +73,7 @@ func TestClickHouseSameTotalsAsFlowFiles(t *testing.T) {
 	} else if !strings.Contains(string(out), "version 0 -> 1") {
 		t.Errorf("init output %q: want the migration reported", out)
 	}
-	port := freeUDPPort(t)
+	port := testutil.FreeUDPPort(t)
 	dir := t.TempDir()
 	c := startCollector(t, port, dir, "--clickhouse", url)
 	sendFlows(t, port, "ipfix", 20000, 50000, 1)
@@ -128,7 +129,7 @@ func TestClickHouseStoppedDuringCollection(t *testing.T) {
 	if out, err := runFlowscan(t, "clickhouse", "init", "--clickhouse", url); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	port := freeUDPPort(t)
+	port := testutil.FreeUDPPort(t)
 	dir := t.TempDir()
 	c := startCollector(t, port, dir, "--clickhouse", url)
 	sendFlows(t, port, "v9", 20000, 40000, 3)
@@ -172,7 +173,7 @@ func TestClickHouseTwoShardCluster(t *testing.T) {
 	var dirs []string
 	var cols []*collector
 	for i := 0; i < 2; i++ {
-		port := freeUDPPort(t)
+		port := testutil.FreeUDPPort(t)
 		dir := t.TempDir()
 		dirs = append(dirs, dir)
 		c := startCollector(t, port, dir, append(chArgs, "--clickhouse-batch-rows", "2000")...)
@@ -292,7 +293,7 @@ func TestRunWithClickHouseFromConfig(t *testing.T) {
 	needFlowscan(t)
 	srv := chtest.Start(t)
 	dir := t.TempDir()
-	udpPort, webPort, metricsPort := freeUDPPort(t), freeTCPPort(t), freeTCPPort(t)
+	udpPort, webPort, metricsPort := testutil.FreeUDPPort(t), freeTCPPort(t), freeTCPPort(t)
 	cfg := fmt.Sprintf(`collect:
   listen: ["127.0.0.1:%d"]
   dir: flows

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowscan/flowscan/internal/testutil"
 )
 
 // Values of the hand-made NetFlow v9 exporter of TestKill9: a source ID the
@@ -102,7 +104,7 @@ func markDataDatagram(now time.Time, seq uint32) []byte {
 func TestKill9(t *testing.T) {
 	needFlowscan(t)
 	dir := filepath.Join(t.TempDir(), "flows")
-	port := freeUDPPort(t)
+	port := testutil.FreeUDPPort(t)
 	target := fmt.Sprintf("127.0.0.1:%d", port)
 	collArgs := []string{"--interval", "2s", "--flush", "250ms"}
 	coll := startCollector(t, port, dir, collArgs...)

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowscan/flowscan/internal/testutil"
 )
 
 // TestExecOnShutdownFile: --exec runs for the file completed by SIGTERM
@@ -16,7 +18,7 @@ func TestExecOnShutdownFile(t *testing.T) {
 	needFlowscan(t)
 	dir := t.TempDir()
 	log := filepath.Join(t.TempDir(), "exec.log")
-	port := freeUDPPort(t)
+	port := testutil.FreeUDPPort(t)
 	c := startCollector(t, port, dir, "--exec", `echo "$1 $FLOWSCAN_FILE" >> `+log)
 	if out, err := runFlowscan(t, "gen", "--target", fmt.Sprintf("127.0.0.1:%d", port), "--format", "v9", "--count", "500", "--rate", "5000"); err != nil {
 		t.Fatalf("%v\n%s", err, out)

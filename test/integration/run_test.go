@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowscan/flowscan/internal/testutil"
 )
 
 // TestRunFromConfig: `flowscan run --config` on a fresh directory collects,
@@ -15,7 +17,7 @@ import (
 func TestRunFromConfig(t *testing.T) {
 	needFlowscan(t)
 	dir := t.TempDir()
-	udpPort, webPort, metricsPort := freeUDPPort(t), freeTCPPort(t), freeTCPPort(t)
+	udpPort, webPort, metricsPort := testutil.FreeUDPPort(t), freeTCPPort(t), freeTCPPort(t)
 	cfg := fmt.Sprintf(`collect:
   listen: ["127.0.0.1:%d"]
   dir: flows

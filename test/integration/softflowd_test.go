@@ -28,7 +28,7 @@ type capture struct {
 func startTshark(t *testing.T, port int, path string) *capture {
 	t.Helper()
 	bin := needTool(t, "tshark", "apt-get install tshark")
-	probePort := freeUDPPort(t)
+	probePort := testutil.FreeUDPPort(t)
 	filter := fmt.Sprintf("udp port %d or udp port %d", port, probePort)
 	c := &capture{path: path}
 	c.proc = start(t, "tshark", bin, "-n", "-l", "-P", "-i", "lo", "-f", filter, "-F", "pcap", "-w", path)
@@ -137,7 +137,7 @@ func sum(rs []dumpRecord) totals {
 func runSoftflowd(t *testing.T, sfBin, traffic string, version int) *softflowdResult {
 	dir := t.TempDir()
 	flowDir := filepath.Join(dir, "flows")
-	port := freeUDPPort(t)
+	port := testutil.FreeUDPPort(t)
 	coll := startCollector(t, port, flowDir, "--interval", "5m")
 	capt := startTshark(t, port, filepath.Join(dir, "export.pcap"))
 
