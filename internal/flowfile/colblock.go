@@ -122,7 +122,6 @@ func (b *colBlock) add(recs []flow.Record) {
 	}
 	b.addInts(recs, at)
 	b.n += len(recs)
-	b.st.n = b.n
 }
 
 // addAddrs appends address column col of recs, records at.. of b.

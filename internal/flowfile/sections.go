@@ -80,7 +80,6 @@ func addrKind(a netip.Addr) uint8 {
 type encodeStats struct {
 	sum      blockSummary
 	maxStart int64
-	n        int
 	or, and  [numIntColumns]uint64
 	addrs    [numAddrColumns]addrStats
 }
@@ -89,7 +88,6 @@ type encodeStats struct {
 func (st *encodeStats) reset() {
 	st.sum = blockSummary{minStart: math.MaxInt64, maxEnd: math.MinInt64}
 	st.maxStart = math.MinInt64
-	st.n = 0
 	for i := range st.or {
 		st.or[i], st.and[i] = 0, ^uint64(0)
 	}
@@ -98,7 +96,7 @@ func (st *encodeStats) reset() {
 	}
 }
 
-// finish completes the statistics of a block of st.n (> 0) records.
+// finish completes the statistics of a block of at least one record.
 func (st *encodeStats) finish() {
 	or, and := &st.or, &st.and
 	orPorts, andPorts := or[colSrcPort], and[colSrcPort]

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -342,6 +343,15 @@ func TestDashboard(t *testing.T) {
 	portHref := evalString(`document.querySelector("#jk-ports a.port-link").getAttribute("href")`)
 	if !strings.HasPrefix(portHref, "#/flows?filter=proto+") || !strings.Contains(portHref, "from=") {
 		t.Errorf("jkflow port link %q", portHref)
+	}
+	// The window opens at least 5 minutes before the file's end: the
+	// file's flows started up to an active timeout before it.
+	if v, err := neturl.ParseQuery(strings.TrimPrefix(portHref, "#/flows?")); err == nil {
+		from, _ := strconv.ParseInt(v.Get("from"), 10, 64)
+		to, _ := strconv.ParseInt(v.Get("to"), 10, 64)
+		if to-from < 300 {
+			t.Errorf("jkflow port link window %d..%d is shorter than 5 minutes", from, to)
+		}
 	}
 	do("jkflow port", click(`#jk-ports a.port-link`))
 	wait("jkflow port", filterIs(jk.Ports[0].Filter)+` && +(document.body.dataset.flowRows || 0) > 0`)

@@ -294,6 +294,15 @@ function renderLegend(legend, data, unit) {
 }
 
 // ---------- scoreboards ----------
+// fileFlowsWindow is the flow explorer's window for a scoreboard of one
+// file (page.start, page.end): the file counts flows that started up to an
+// active timeout before it, so the window (by flow start) opens that much
+// earlier (5 minutes, or the file's length if longer).
+function fileFlowsWindow(page) {
+  const from = Math.floor(Date.parse(page.start) / 1000), to = Math.ceil(Date.parse(page.end) / 1000);
+  return { from: String(from - Math.max(300, to - from)), to: String(to) };
+}
+
 function hostLink(addr, name, extra) {
   const q = new URLSearchParams(Object.assign({ addr }, extra || {}));
   return el("a", { href: "#/host?" + q.toString(), class: "host", dataset: { addr } }, name ? name + " (" + addr + ")" : addr);
@@ -350,11 +359,7 @@ async function scoreboardView(params) {
   // The explorer's window for a host: the scoreboard page's, or its range.
   const fsrc = catalog.flow_sources || [];
   const flowsOn = fsrc.length > 0;
-  // A scoreboard counts the flows of one file, which started up to an
-  // active timeout before it: the explorer's window (by flow start) opens
-  // that much earlier (5 minutes, or the file's length if longer).
-  const pageFrom = Math.floor(Date.parse(page.start) / 1000), pageTo = Math.ceil(Date.parse(page.end) / 1000);
-  const flowsWindow = kind === "current" ? { from: String(pageFrom - Math.max(300, pageTo - pageFrom)), to: String(pageTo) }
+  const flowsWindow = kind === "current" ? fileFlowsWindow(page)
     : kind === "clickhouse" ? { range: q.get("range") } : { range: "1d" };
   if (kind === "clickhouse" && fsrc.includes("clickhouse")) flowsWindow.source = "clickhouse";
   const rate = { bytes: ["bits_per_second", "b/s"], packets: ["packets_per_second", "p/s"], flows: ["flows_per_second", "f/s"] };
@@ -376,11 +381,7 @@ async function scoreboardView(params) {
 // the flow explorer over the file's interval (the filter comes with each line).
 function jkflowBoard(m, nav, page) {
   const flowsOn = (catalog.flow_sources || []).length > 0;
-  // As for cuflow's scoreboards: the flows of the file started up to an
-  // active timeout before it, so the explorer's window opens that much
-  // earlier (5 minutes, or the file's length if longer).
-  const jkFrom = Math.floor(Date.parse(page.start) / 1000), jkTo = Math.ceil(Date.parse(page.end) / 1000);
-  const win = { from: String(jkFrom - Math.max(300, jkTo - jkFrom)), to: String(jkTo) };
+  const win = fileFlowsWindow(page);
   const explore = filter => "#/flows?" + new URLSearchParams(Object.assign({ filter }, win)).toString();
   // Rates in and out, then the ranking's bytes (in + out) and the flows, split in a tooltip.
   const cells = e => [el("td", {}, si(e.in_bits_per_second) + "b/s"), el("td", {}, si(e.out_bits_per_second) + "b/s"),
