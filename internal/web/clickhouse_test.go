@@ -105,25 +105,33 @@ type chFixture struct {
 	flows []flow.Record
 }
 
-func newCHFixture(t *testing.T) *chFixture {
+// startCHWithFlows starts a private ClickHouse server with flowscan's
+// schema in database db and the raw flows recs in it.
+func startCHWithFlows(t *testing.T, db string, recs []flow.Record) (*chtest.Server, *clickhouse.Client, *clickhouse.Schema) {
+	t.Helper()
 	srv := chtest.Start(t)
-	c, err := clickhouse.NewClient(srv.URL("fsweb"))
+	c, err := clickhouse.NewClient(srv.URL(db))
 	if err != nil {
 		t.Fatal(err)
 	}
-	schema := &clickhouse.Schema{Database: "fsweb"}
+	schema := &clickhouse.Schema{Database: db}
 	ctx := context.Background()
 	if _, err := schema.Migrate(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	f := &chFixture{rec: &recorder{}, flows: chFlows()}
 	var data []byte
-	for i := range f.flows {
-		data = clickhouse.AppendRow(data, &f.flows[i], 1)
+	for i := range recs {
+		data = clickhouse.AppendRow(data, &recs[i], 1)
 	}
-	if err := c.Insert(ctx, "fsweb.flows", clickhouse.RawColumnList(), "RowBinary", data); err != nil {
+	if err := c.Insert(ctx, db+".flows", clickhouse.RawColumnList(), "RowBinary", data); err != nil {
 		t.Fatal(err)
 	}
+	return srv, c, schema
+}
+
+func newCHFixture(t *testing.T) *chFixture {
+	f := &chFixture{rec: &recorder{}, flows: chFlows()}
+	srv, _, schema := startCHWithFlows(t, "fsweb", f.flows)
 	// A dead server first: the backend falls over to the next client.
 	dead, _ := clickhouse.NewClient("http://127.0.0.1:1/fsweb")
 	rc, err := clickhouse.NewClient(startRecordingProxy(t, srv.URL("fsweb"), f.rec))

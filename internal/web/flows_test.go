@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -411,24 +410,8 @@ func TestFlowsClickHouse(t *testing.T) {
 	if !chtest.Available() {
 		t.Skip("clickhouse-server not installed (apt-get install clickhouse-server)")
 	}
-	srv := chtest.Start(t)
-	c, err := clickhouse.NewClient(srv.URL("fsflows"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := &clickhouse.Schema{Database: "fsflows"}
-	ctx := context.Background()
-	if _, err := schema.Migrate(ctx, c); err != nil {
-		t.Fatal(err)
-	}
 	recs := explorerFlows()
-	var data []byte
-	for i := range recs {
-		data = clickhouse.AppendRow(data, &recs[i], 1)
-	}
-	if err := c.Insert(ctx, "fsflows.flows", clickhouse.RawColumnList(), "RowBinary", data); err != nil {
-		t.Fatal(err)
-	}
+	_, c, schema := startCHWithFlows(t, "fsflows", recs)
 	dead, _ := clickhouse.NewClient("http://127.0.0.1:1/fsflows")
 	_, ts := newExplorerServer(t, &ClickHouse{Clients: []*clickhouse.Client{dead, c}, Schema: schema})
 	_, body := get(t, ts, "/api/v1/catalog")
