@@ -59,31 +59,8 @@ func TestDashboardClickHouse(t *testing.T) {
 	empty := t.TempDir()
 	url := startWeb(t, bin, "--clickhouse", chURL, "--rrd-dir", filepath.Join(empty, "rrd"), "--dir", filepath.Join(empty, "flows"))
 
-	ctx := startBrowser(t, chrome, 2*time.Minute)
-	evalString := func(js string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluating %s: %v", js, err)
-		}
-		return v
-	}
-	wait := func(name, js string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
-			t.Fatalf("%s: waiting for %s: %v (page: %s)", name, js, err, evalString(`location.hash + " " + document.body.innerText.slice(0, 300)`))
-		}
-	}
-	shot := func(name string) {
-		t.Helper()
-		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(artifacts, name), buf, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	br := startBrowser(t, chrome, artifacts, 2*time.Minute)
+	ctx, evalString, wait, shot := br.ctx, br.eval, br.wait, br.shot
 
 	// The graph of the clickhouse module: total and TCP, no images.
 	if err := chromedp.Do(ctx, chromedp.Navigate(url+"#/graph?module=clickhouse&router=all&items=total,protocol_6&unit=bits&range=6h")); err != nil {

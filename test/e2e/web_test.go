@@ -71,10 +71,48 @@ func buildFlowscan(t *testing.T) string {
 }
 
 // startWeb runs `flowscan web` on a free loopback port and returns its URL.
-// startBrowser starts headless chromium (at path chrome) for the test and
-// returns its context, which ends after timeout; the test's cleanup stops
-// the browser.
-func startBrowser(t *testing.T, chrome string, timeout time.Duration) context.Context {
+// browser is a headless chromium driven by a test.
+type browser struct {
+	t         *testing.T
+	ctx       context.Context
+	artifacts string // where shot saves screenshots
+}
+
+// eval evaluates js in the page and returns its string value.
+func (b *browser) eval(js string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		b.t.Fatalf("evaluating %s: %v", js, err)
+	}
+	return v
+}
+
+// wait polls js until it is true, for at most 30 s; step names the wait
+// in the failure, with the page's location and start.
+func (b *browser) wait(step, js string) {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		b.t.Fatalf("%s: waiting for %s: %v (page: %s)", step, js, err, b.eval(`location.hash + " " + document.body.innerText.slice(0, 300)`))
+	}
+}
+
+// shot saves a screenshot of the whole page as name in the artifacts.
+func (b *browser) shot(name string) {
+	b.t.Helper()
+	buf, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(b.artifacts, name), buf, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// startBrowser starts headless chromium (at path chrome) for the test;
+// its context ends after timeout, and the test's cleanup stops it.
+// Screenshots go to artifacts.
+func startBrowser(t *testing.T, chrome, artifacts string, timeout time.Duration) *browser {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
@@ -91,7 +129,7 @@ func startBrowser(t *testing.T, chrome string, timeout time.Duration) context.Co
 	}
 	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
 	t.Cleanup(cancelTimeout)
-	return ctx
+	return &browser{t: t, ctx: ctx, artifacts: artifacts}
 }
 
 func startWeb(t *testing.T, bin string, args ...string) string {
@@ -153,7 +191,8 @@ func TestDashboard(t *testing.T) {
 	}
 	url := startWeb(t, bin, "--rrd-dir", filepath.Join(data, "rrd"), "--dir", filepath.Join(data, "flows"), "--htpasswd", htpasswd, "--title", "E2E University")
 
-	ctx := startBrowser(t, chrome, 3*time.Minute)
+	br := startBrowser(t, chrome, artifacts, 3*time.Minute)
+	ctx, evalString, wait, shot := br.ctx, br.eval, br.wait, br.shot
 
 	do := func(name string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -161,35 +200,11 @@ func TestDashboard(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
-	evalString := func(js string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluating %s: %v", js, err)
-		}
-		return v
-	}
-	wait := func(name, js string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
-			t.Fatalf("%s: waiting for %s: %v (page: %s)", name, js, err, evalString(`location.hash + " " + document.body.innerText.slice(0, 300)`))
-		}
-	}
 	click := func(selector string) chromedp.Action[chromedp.Void] {
 		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			_, err := chromedp.Evaluate[bool](`(() => { const e = document.querySelector(`+strconvQuote(selector)+`); if (!e) throw new Error("no element"); e.click(); return true; })()`)(ctx, tg)
 			return err
 		})
-	}
-	shot := func(name string) {
-		t.Helper()
-		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(artifacts, name), buf, 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 	auth := func(user, pass string) {
 		t.Helper()
