@@ -326,6 +326,7 @@ func (b *colBlock) appendRecords(dst []flow.Record) []flow.Record {
 	at := len(dst)
 	dst = append(dst, make([]flow.Record, b.n)...)
 	out := dst[at:]
+	addrs := make([]netip.Addr, b.n)
 	for col := range numAddrColumns {
 		j4, j6, jz := 0, 0, 0
 		for i, k := range b.kinds[col][:b.n] {
@@ -344,18 +345,9 @@ func (b *colBlock) appendRecords(dst []flow.Record) []flow.Record {
 					jz++
 				}
 			}
-			r := &out[i]
-			switch col {
-			case addrExporter:
-				r.Exporter = a
-			case addrSrc:
-				r.SrcAddr = a
-			case addrDst:
-				r.DstAddr = a
-			default:
-				r.NextHop = a
-			}
+			addrs[i] = a
 		}
+		setAddrColumn(out, col, addrs)
 	}
 	for i := range out {
 		r := &out[i]

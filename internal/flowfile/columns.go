@@ -308,26 +308,8 @@ func (c *columnCodec) decodeRange(out []flow.Record, lo int, cols Columns) {
 		if cols&addrColumn(col) == 0 {
 			continue // cols is the same for every range of a block
 		}
-		addrs := c.addrs
-		a.decode(addrs, lo)
-		switch col {
-		case addrExporter:
-			for i := range out {
-				out[i].Exporter = addrs[i]
-			}
-		case addrSrc:
-			for i := range out {
-				out[i].SrcAddr = addrs[i]
-			}
-		case addrDst:
-			for i := range out {
-				out[i].DstAddr = addrs[i]
-			}
-		case addrNextHop:
-			for i := range out {
-				out[i].NextHop = addrs[i]
-			}
-		}
+		a.decode(c.addrs, lo)
+		setAddrColumn(out, col, c.addrs)
 	}
 	// End is stored relative to Start: decoding End needs the starts.
 	if cap(c.starts) < n {
@@ -346,6 +328,29 @@ func (c *columnCodec) decodeRange(out []flow.Record, lo int, cols Columns) {
 		l.ints[col].decode(v, lo)
 		if col != colStart || cols&ColStart != 0 {
 			setIntColumn(out, col, v, starts, base)
+		}
+	}
+}
+
+// setAddrColumn stores addrs into address column col of out.
+func setAddrColumn(out []flow.Record, col int, addrs []netip.Addr) {
+	addrs = addrs[:len(out)] // one length for both: no bounds checks
+	switch col {
+	case addrExporter:
+		for i := range out {
+			out[i].Exporter = addrs[i]
+		}
+	case addrSrc:
+		for i := range out {
+			out[i].SrcAddr = addrs[i]
+		}
+	case addrDst:
+		for i := range out {
+			out[i].DstAddr = addrs[i]
+		}
+	case addrNextHop:
+		for i := range out {
+			out[i].NextHop = addrs[i]
 		}
 	}
 }

@@ -34,24 +34,7 @@ func (c *columnCodec) decodeColumns(dst []flow.Record, raw []byte, n int, base i
 		if err != nil {
 			return dst[:old], err
 		}
-		switch col {
-		case addrExporter:
-			for i := range out {
-				out[i].Exporter = a[i]
-			}
-		case addrSrc:
-			for i := range out {
-				out[i].SrcAddr = a[i]
-			}
-		case addrDst:
-			for i := range out {
-				out[i].DstAddr = a[i]
-			}
-		case addrNextHop:
-			for i := range out {
-				out[i].NextHop = a[i]
-			}
-		}
+		setAddrColumn(out, col, a)
 	}
 	// End is stored relative to Start: decoding End needs the starts.
 	if cap(c.starts) < n {

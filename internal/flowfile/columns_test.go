@@ -150,23 +150,7 @@ func TestDecodeSelectedRejectsLikeFull(t *testing.T) {
 	var enc columnCodec
 	var failures int
 	for trial := range 2000 {
-		n := 1 + rng.IntN(40)
-		recs := make([]flow.Record, n)
-		for i := range recs {
-			recs[i] = randomRecord(rng)
-			if rng.IntN(4) == 0 {
-				recs[i].SrcAddr = recs[i].SrcAddr.WithZone("eth0")
-			}
-		}
-		raw := enc.appendColumns(nil, recs, 0)
-		switch rng.IntN(3) {
-		case 0:
-			raw[rng.IntN(len(raw))] = byte(rng.Uint32())
-		case 1:
-			raw = raw[:rng.IntN(len(raw))]
-		default:
-			raw = append(raw, byte(rng.Uint32()))
-		}
+		raw, n := damagedV1Payload(rng, &enc)
 		var full, sel columnCodec
 		_, errFull := full.decodeColumns(nil, raw, n, 0)
 		cols := Columns(rng.Uint32()) & AllColumns

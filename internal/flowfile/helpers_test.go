@@ -196,3 +196,28 @@ func equalRecords(t testing.TB, got, want []flow.Record) {
 		}
 	}
 }
+
+// damagedV1Payload returns a version-1 payload of n (1..40) random records
+// (some with zoned addresses) with one byte changed, cut short, or one
+// byte too many: the input of the tests that check that a partial decode
+// fails exactly when the full one does.
+func damagedV1Payload(rng *rand.Rand, enc *columnCodec) (raw []byte, n int) {
+	n = 1 + rng.IntN(40)
+	recs := make([]flow.Record, n)
+	for i := range recs {
+		recs[i] = randomRecord(rng)
+		if rng.IntN(4) == 0 {
+			recs[i].SrcAddr = recs[i].SrcAddr.WithZone("eth0")
+		}
+	}
+	raw = enc.appendColumns(nil, recs, 0)
+	switch rng.IntN(3) {
+	case 0:
+		raw[rng.IntN(len(raw))] = byte(rng.Uint32())
+	case 1:
+		raw = raw[:rng.IntN(len(raw))]
+	default:
+		raw = append(raw, byte(rng.Uint32()))
+	}
+	return raw, n
+}
