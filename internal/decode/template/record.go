@@ -675,8 +675,9 @@ func (c *Context) finish(r *flow.Record, s *scratch) {
 // delta times (IE 158/159, microseconds before export), which win over
 // sysUpTime times (IE 21/22). SysUpTime times are converted with the v9
 // header's uptime; for IPFIX with systemInitTimeMilliseconds (IE 160, from
-// the record or an options record) when known, else by taking the flow's
-// end as the export time. A missing end is copied from the other; with no
+// the record or an options record) when known, modulo 2^32 like v9's so
+// that an exporter up for more than 49.7 days is right, else by taking
+// the flow's end as the export time. A missing end is copied from the other; with no
 // time at all both are the arrival time.
 func (c *Context) times(r *flow.Record, s *scratch) {
 	start, end := int64(0), int64(0)
@@ -697,8 +698,12 @@ func (c *Context) times(r *flow.Record, s *scratch) {
 			start = decode.UptimeToUnixMilli(first, c.SysUptime, c.ExportMilli)
 			end = decode.UptimeToUnixMilli(last, c.SysUptime, c.ExportMilli)
 		case haveInit:
-			start = sysInit + int64(first)
-			end = sysInit + int64(last)
+			// The uptimes are 32-bit milliseconds since sysInit and
+			// wrap every 49.7 days: convert them like v9's, with the
+			// uptime the exporter had at export time.
+			uptime := uint32(c.ExportMilli - sysInit)
+			start = decode.UptimeToUnixMilli(first, uptime, c.ExportMilli)
+			end = decode.UptimeToUnixMilli(last, uptime, c.ExportMilli)
 		default:
 			start = decode.UptimeToUnixMilli(first, last, c.ExportMilli)
 			end = c.ExportMilli
