@@ -127,7 +127,7 @@ func (t *SequenceTracker) Observe(res *decode.Result) SeqOutcome {
 	if res.SeqUnit == decode.SeqDatagrams {
 		maxGap = maxDatagramGap
 	}
-	if st.valid {
+	if st.valid && st.judges(res) {
 		var diff int32
 		if res.SeqUnit == decode.SeqDatagrams {
 			diff = int32(res.Sequence - (st.prevSeq + 1))
@@ -159,6 +159,15 @@ func (t *SequenceTracker) Observe(res *decode.Result) SeqOutcome {
 	st.prevData = min(uint32(res.Flows+res.Skipped), res.SeqAdvance)
 	st.valid = res.SeqExact || res.SeqUnit == decode.SeqDatagrams
 	return out
+}
+
+// judges reports whether res's sequence number can be checked. A message
+// with undecodable records (SeqExact false) cannot be checked against a
+// convention that counts the message's own records (modeAfter,
+// modeAfterData), since how many it held is unknown: while such a
+// convention is possible, the message only resynchronises the space.
+func (st *seqState) judges(res *decode.Result) bool {
+	return res.SeqExact || res.SeqUnit != decode.SeqFlows || st.modes&(modeAfter|modeAfterData) == 0
 }
 
 // backWindow is how far back (in the sequence's unit) a datagram may be

@@ -56,6 +56,30 @@ func TestSequenceTracker(t *testing.T) {
 			{a, decode.FormatIPFIX, 47, 20, 20, true, SeqOutcome{}},
 			{a, decode.FormatIPFIX, 87, 5, 5, true, SeqOutcome{LostFlows: 20}},
 		}},
+		{"undecodable records after the message's convention was learned (softflowd IPFIX)", []step{
+			{a, decode.FormatIPFIX, 20, 21, 20, true, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 46, 26, 26, true, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 66, 20, 20, true, SeqOutcome{}},
+			// 20 records decoded, 10 of an unknown template: the sequence
+			// counts all 30, nothing was lost.
+			{a, decode.FormatIPFIX, 96, 20, 20, false, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 116, 20, 20, true, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 136, 20, 20, true, SeqOutcome{}},
+		}},
+		{"undecodable records while the convention is undecided", []step{
+			{a, decode.FormatIPFIX, 10, 10, 10, true, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 20, 10, 10, true, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 40, 10, 10, false, SeqOutcome{}}, // 10 more undecodable
+			{a, decode.FormatIPFIX, 55, 15, 15, true, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 75, 20, 20, true, SeqOutcome{}}, // counted after: Before would see a gap
+			{a, decode.FormatIPFIX, 80, 5, 5, true, SeqOutcome{}},
+		}},
+		{"undecodable records with the RFC 7011 convention still count loss before them", []step{
+			{a, decode.FormatIPFIX, 0, 10, 10, true, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 10, 20, 20, true, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 30, 5, 5, true, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 45, 5, 5, false, SeqOutcome{LostFlows: 10}},
+		}},
 		{"datagram sequence", []step{
 			{a, decode.FormatNetFlow9, 7, 1, 20, true, SeqOutcome{}},
 			{a, decode.FormatNetFlow9, 8, 1, 20, true, SeqOutcome{}},
