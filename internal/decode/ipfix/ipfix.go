@@ -122,6 +122,7 @@ func (d *Decoder) Decode(dst []flow.Record, pkt *decode.Packet) ([]flow.Record, 
 	defer d.store.Unlock()
 	key := template.DomainKey{Exporter: res.Exporter, Domain: res.Domain}
 	ctx.Dom = d.store.Domain(key)
+	d.store.Touch(ctx.Dom, ctx.ReceivedMilli)
 
 	start := len(dst)
 	records := 0

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"time"
 )
 
 // StateVersion is the version of the JSON state written by Save.
@@ -83,6 +84,9 @@ func (s *Store) Load(r io.Reader) error {
 		return fmt.Errorf("%s state: written by the %s decoder", s.format, f.Format)
 	}
 	fresh := NewStore(s.format, s.dialect, s.maxTemplates)
+	// The loaded domains count as seen now: they are not forgotten
+	// before their exporters had IdleDomain to come back.
+	fresh.now = time.Now().UnixMilli()
 	for _, ds := range f.Domains {
 		d, err := fresh.DomainFor(DomainKey{Exporter: ds.Exporter, Domain: ds.Domain})
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/flowscan/flowscan/internal/decode"
 )
@@ -20,6 +21,15 @@ const (
 	TotalTemplateFactor = 16
 	MaxDomains          = 4096
 	MaxSamplers         = 256
+)
+
+// When a limit is reached, the domains silent for IdleDomain are forgotten
+// to make room (their exporters send their templates again when they come
+// back), so that a flood of spoofed exporters or domains cannot lock later
+// exporters out for good. The search runs at most once per evictEvery.
+const (
+	IdleDomain = time.Hour
+	evictEvery = time.Minute
 )
 
 // DomainKey identifies one exporting process: the exporter address and its
@@ -39,7 +49,10 @@ type Domain struct {
 	samplers map[uint64]uint32
 	// sysInitMilli is the announced systemInitTimeMilliseconds, 0 unknown.
 	sysInitMilli int64
-	generation   *atomic.Uint64
+	// lastSeen is the arrival time (Unix milliseconds) of the domain's
+	// last datagram, for eviction when a limit is reached.
+	lastSeen   int64
+	generation *atomic.Uint64
 }
 
 // Template returns the template with the given ID, or nil.
@@ -98,6 +111,10 @@ type Store struct {
 	domains      map[DomainKey]*Domain
 	total        int
 	generation   atomic.Uint64
+	// now is the arrival time of the datagram being decoded (Unix
+	// milliseconds), set by Touch; lastEvict is when the last eviction
+	// search ran.
+	now, lastEvict int64
 }
 
 // NewStore returns an empty store for a format. maxTemplates <= 0 selects
@@ -124,16 +141,47 @@ func (s *Store) Unlock() { s.mu.Unlock() }
 // Domain returns the domain for key, or nil if nothing was learned from it.
 func (s *Store) Domain(key DomainKey) *Domain { return s.domains[key] }
 
+// Touch records that a datagram that arrived at nowMilli (Unix
+// milliseconds) is being decoded, for domain d (which may be nil).
+func (s *Store) Touch(d *Domain, nowMilli int64) {
+	s.now = nowMilli
+	if d != nil {
+		d.lastSeen = nowMilli
+	}
+}
+
+// evictIdle forgets the domains silent for IdleDomain, at most once per
+// evictEvery, and reports whether it forgot any.
+func (s *Store) evictIdle() bool {
+	if s.lastEvict != 0 && s.now-s.lastEvict < evictEvery.Milliseconds() {
+		return false
+	}
+	s.lastEvict = s.now
+	cutoff := s.now - IdleDomain.Milliseconds()
+	evicted := false
+	for key, d := range s.domains {
+		if d.lastSeen < cutoff {
+			s.total -= len(d.templates)
+			delete(s.domains, key)
+			evicted = true
+		}
+	}
+	if evicted {
+		s.generation.Add(1)
+	}
+	return evicted
+}
+
 // DomainFor returns the domain for key, creating it if needed. It returns
 // a *decode.Error with ReasonTooMany when MaxDomains are already known.
 func (s *Store) DomainFor(key DomainKey) (*Domain, error) {
 	if d := s.domains[key]; d != nil {
 		return d, nil
 	}
-	if len(s.domains) >= MaxDomains {
+	if len(s.domains) >= MaxDomains && (!s.evictIdle() || len(s.domains) >= MaxDomains) {
 		return nil, decode.Errorf(s.format, decode.ReasonTooMany, "more than %d exporter domains", MaxDomains)
 	}
-	d := &Domain{templates: make(map[uint16]*Template), generation: &s.generation}
+	d := &Domain{templates: make(map[uint16]*Template), lastSeen: s.now, generation: &s.generation}
 	s.domains[key] = d
 	return d, nil
 }
@@ -153,7 +201,7 @@ func (s *Store) Add(d *Domain, t *Template) error {
 	if len(d.templates) >= s.maxTemplates {
 		return decode.Errorf(s.format, decode.ReasonTooMany, "more than %d templates for one domain", s.maxTemplates)
 	}
-	if s.total >= s.maxTotal {
+	if s.total >= s.maxTotal && (!s.evictIdle() || s.total >= s.maxTotal) {
 		return decode.Errorf(s.format, decode.ReasonTooMany, "more than %d templates in total", s.maxTotal)
 	}
 	d.templates[t.ID] = t
