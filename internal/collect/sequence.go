@@ -152,7 +152,7 @@ func (t *SequenceTracker) Observe(res *decode.Result) SeqOutcome {
 			out.Reset = true
 		}
 	} else if st.modes == 0 {
-		st.modes = modeAll
+		st.modes = formatConventions(res.Format)
 	}
 	st.prevSeq = res.Sequence
 	st.prevAdvance = res.SeqAdvance
@@ -180,15 +180,45 @@ func (st *seqState) backWindow(unit decode.SequenceUnit) int32 {
 	return 64 * int32(max(st.prevAdvance, 30))
 }
 
+// formatConventions returns the numbering conventions a format's
+// sequence numbers may follow. NetFlow v5's flow_sequence counts the flows
+// before the datagram (as flow-tools and nfdump read it): there is nothing
+// to learn, and learning could take a lost datagram for another numbering.
+func formatConventions(f decode.Format) uint8 {
+	if f == decode.FormatNetFlow5 {
+		return modeBefore
+	}
+	return modeAll
+}
+
+// conventions returns the conventions res can be checked against: a
+// message with undecodable records only against those that do not count
+// its own records.
+func conventions(res *decode.Result) uint8 {
+	if !res.SeqExact {
+		return formatConventions(res.Format) & (modeBefore | modeBeforeData)
+	}
+	return formatConventions(res.Format)
+}
+
 // flowGap returns how far a flow-counting sequence number is ahead of the
 // expected one, narrowing the space's numbering conventions to those that
-// fit when some fit exactly.
+// fit when some fit exactly. A lost message can make a wrong convention
+// fit one step by chance (a one-record message lost before a two-record
+// one fits "counted after the message"); when later only a convention
+// ruled out so far fits, it is taken back rather than reporting loss and
+// misordering from then on.
 func (st *seqState) flowGap(res *decode.Result) int32 {
 	var fits uint8
+	possible := conventions(res)
 	for m := modeBefore; m <= modeAfterData; m <<= 1 {
-		if st.modes&m != 0 && st.expected(m, res) == res.Sequence {
+		if possible&m != 0 && st.expected(m, res) == res.Sequence {
 			fits |= m
 		}
+	}
+	if fits&st.modes != 0 {
+		st.modes &= fits
+		return 0
 	}
 	if fits != 0 {
 		st.modes = fits

@@ -37,6 +37,11 @@ func TestSequenceTracker(t *testing.T) {
 			flows(a, 5970, 30, SeqOutcome{}), flows(a, 0, 30, SeqOutcome{Reset: true}),
 			flows(a, 60, 30, SeqOutcome{LostFlows: 30}), flows(a, 90, 30, SeqOutcome{}),
 		}},
+		{"v5 at one flow per datagram: a lost datagram is not taken for another numbering", []step{
+			flows(a, 0, 1, SeqOutcome{}), flows(a, 1, 1, SeqOutcome{}), flows(a, 2, 1, SeqOutcome{}),
+			flows(a, 4, 2, SeqOutcome{LostFlows: 1}), // the one-flow datagram 3 was lost
+			flows(a, 6, 1, SeqOutcome{}), flows(a, 7, 3, SeqOutcome{}), flows(a, 10, 1, SeqOutcome{}),
+		}},
 		{"exporters apart", []step{flows(a, 100, 30, SeqOutcome{}), flows(b, 9000, 30, SeqOutcome{}), flows(a, 130, 30, SeqOutcome{}), flows(b, 9030, 30, SeqOutcome{})}},
 		{"inexact resyncs", []step{
 			{a, decode.FormatIPFIX, 100, 10, 10, false, SeqOutcome{}},
@@ -79,6 +84,20 @@ func TestSequenceTracker(t *testing.T) {
 			{a, decode.FormatIPFIX, 10, 20, 20, true, SeqOutcome{}},
 			{a, decode.FormatIPFIX, 30, 5, 5, true, SeqOutcome{}},
 			{a, decode.FormatIPFIX, 45, 5, 5, false, SeqOutcome{LostFlows: 10}},
+		}},
+		{"RFC 7011 numbering at one record per message, a lost message taken for softflowd's numbering", []step{
+			{a, decode.FormatIPFIX, 0, 1, 1, true, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 1, 1, 1, true, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 2, 1, 1, true, SeqOutcome{}},
+			// Message 3 (one record) was lost; 4 with two records fits
+			// "counted up to and including the message" too, so the loss
+			// cannot be told from this step alone and is not counted.
+			{a, decode.FormatIPFIX, 4, 2, 2, true, SeqOutcome{}},
+			// From here on only RFC 7011's numbering fits again.
+			{a, decode.FormatIPFIX, 6, 1, 1, true, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 7, 3, 3, true, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 10, 1, 1, true, SeqOutcome{}},
+			{a, decode.FormatIPFIX, 13, 2, 2, true, SeqOutcome{LostFlows: 2}},
 		}},
 		{"datagram sequence", []step{
 			{a, decode.FormatNetFlow9, 7, 1, 20, true, SeqOutcome{}},
