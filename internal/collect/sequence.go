@@ -35,7 +35,23 @@ type seqState struct {
 	// flowsPerDatagram is a moving average used to estimate lost flows for
 	// formats whose sequence counts datagrams (NetFlow v9, sFlow).
 	flowsPerDatagram float64
+	// late is the last datagram from behind the expected sequence, and
+	// lateRun how many such datagrams in a row continued one another
+	// (see restarted).
+	late    lateDatagram
+	lateRun int
 }
+
+// lateDatagram is what restarted keeps of a datagram from behind the
+// expected sequence.
+type lateDatagram struct {
+	seq, advance, data uint32
+}
+
+// restartRun is how many datagrams in a row, each continuing the one
+// before, from behind the expected sequence (within the misordering
+// window) make an exporter restart rather than misordered datagrams.
+const restartRun = 3
 
 // Exporters disagree on what a flow-counting sequence number means. RFC
 // 7011 says an IPFIX sequence number counts the data records sent before
@@ -144,6 +160,10 @@ func (t *SequenceTracker) Observe(res *decode.Result) SeqOutcome {
 				out.LostFlows = uint64(float64(diff)*st.flowsPerDatagram + 0.5)
 			}
 		case diff < 0 && diff >= -st.backWindow(res.SeqUnit):
+			if st.restarted(res) {
+				out.Reset = true
+				break
+			}
 			// A late datagram: its flows were counted as lost when the
 			// gap was seen; keep expecting the newer sequence.
 			out.Misordered = true
@@ -151,6 +171,7 @@ func (t *SequenceTracker) Observe(res *decode.Result) SeqOutcome {
 		default:
 			out.Reset = true
 		}
+		st.lateRun = 0
 	} else if st.modes == 0 {
 		st.modes = formatConventions(res.Format)
 	}
@@ -159,6 +180,38 @@ func (t *SequenceTracker) Observe(res *decode.Result) SeqOutcome {
 	st.prevData = min(uint32(res.Flows+res.Skipped), res.SeqAdvance)
 	st.valid = res.SeqExact || res.SeqUnit == decode.SeqDatagrams
 	return out
+}
+
+// restarted notes a datagram from behind the expected sequence and
+// reports whether it is the restartRun-th in a row that continues the one
+// before it: an exporter that restarted soon after its previous start
+// numbers its datagrams again from a little behind where it was, which is
+// not a handful of misordered datagrams but a new sequence to follow.
+func (st *seqState) restarted(res *decode.Result) bool {
+	continues := false
+	if st.lateRun > 0 {
+		prev := seqState{prevSeq: st.late.seq, prevAdvance: st.late.advance, prevData: st.late.data}
+		if res.SeqUnit == decode.SeqDatagrams {
+			continues = res.Sequence == prev.prevSeq+1
+		} else {
+			for m := modeBefore; m <= modeAfterData; m <<= 1 {
+				if st.modes&m != 0 && prev.expected(m, res) == res.Sequence {
+					continues = true
+				}
+			}
+		}
+	}
+	if continues {
+		st.lateRun++
+	} else {
+		st.lateRun = 1
+	}
+	st.late = lateDatagram{res.Sequence, res.SeqAdvance, min(uint32(res.Flows+res.Skipped), res.SeqAdvance)}
+	if st.lateRun >= restartRun {
+		st.lateRun = 0
+		return true
+	}
+	return false
 }
 
 // judges reports whether res's sequence number can be checked. A message

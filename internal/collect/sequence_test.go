@@ -42,6 +42,19 @@ func TestSequenceTracker(t *testing.T) {
 			flows(a, 4, 2, SeqOutcome{LostFlows: 1}), // the one-flow datagram 3 was lost
 			flows(a, 6, 1, SeqOutcome{}), flows(a, 7, 3, SeqOutcome{}), flows(a, 10, 1, SeqOutcome{}),
 		}},
+		{"exporter restart soon after its previous start", []step{
+			flows(a, 900, 30, SeqOutcome{}), flows(a, 930, 30, SeqOutcome{}),
+			flows(a, 0, 30, SeqOutcome{Misordered: true}), flows(a, 30, 30, SeqOutcome{Misordered: true}),
+			flows(a, 60, 30, SeqOutcome{Reset: true}), flows(a, 90, 30, SeqOutcome{}),
+			flows(a, 150, 30, SeqOutcome{LostFlows: 30}), flows(a, 180, 30, SeqOutcome{}),
+		}},
+		{"late datagrams among the expected ones are not a restart", []step{
+			flows(a, 0, 30, SeqOutcome{}), flows(a, 60, 30, SeqOutcome{LostFlows: 30}),
+			flows(a, 30, 30, SeqOutcome{Misordered: true}), flows(a, 90, 30, SeqOutcome{}),
+			flows(a, 150, 30, SeqOutcome{LostFlows: 30}), flows(a, 120, 30, SeqOutcome{Misordered: true}),
+			flows(a, 180, 30, SeqOutcome{}), flows(a, 150, 30, SeqOutcome{Misordered: true}), // a duplicate
+			flows(a, 210, 30, SeqOutcome{}),
+		}},
 		{"exporters apart", []step{flows(a, 100, 30, SeqOutcome{}), flows(b, 9000, 30, SeqOutcome{}), flows(a, 130, 30, SeqOutcome{}), flows(b, 9030, 30, SeqOutcome{})}},
 		{"inexact resyncs", []step{
 			{a, decode.FormatIPFIX, 100, 10, 10, false, SeqOutcome{}},
@@ -98,6 +111,15 @@ func TestSequenceTracker(t *testing.T) {
 			{a, decode.FormatIPFIX, 7, 3, 3, true, SeqOutcome{}},
 			{a, decode.FormatIPFIX, 10, 1, 1, true, SeqOutcome{}},
 			{a, decode.FormatIPFIX, 13, 2, 2, true, SeqOutcome{LostFlows: 2}},
+		}},
+		{"datagram sequence restarted soon after its previous start", []step{
+			{a, decode.FormatNetFlow9, 40, 1, 20, true, SeqOutcome{}},
+			{a, decode.FormatNetFlow9, 41, 1, 20, true, SeqOutcome{}},
+			{a, decode.FormatNetFlow9, 0, 1, 20, true, SeqOutcome{Misordered: true}},
+			{a, decode.FormatNetFlow9, 1, 1, 20, true, SeqOutcome{Misordered: true}},
+			{a, decode.FormatNetFlow9, 2, 1, 20, true, SeqOutcome{Reset: true}},
+			{a, decode.FormatNetFlow9, 3, 1, 20, true, SeqOutcome{}},
+			{a, decode.FormatNetFlow9, 5, 1, 20, true, SeqOutcome{LostDatagrams: 1, LostFlows: 20}},
 		}},
 		{"datagram sequence", []step{
 			{a, decode.FormatNetFlow9, 7, 1, 20, true, SeqOutcome{}},
