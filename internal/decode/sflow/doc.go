@@ -25,8 +25,8 @@
 // header or a sampled IPv4/IPv6 record (the first of them in the sample
 // wins); samples of other packets (ARP, for example) give no record.
 //
-//   - Exporter is the agent address (not the UDP source), Domain the
-//     sub-agent ID.
+//   - Exporter is the agent address (not the UDP source; the UDP source
+//     when the agent address is unspecified), Domain the sub-agent ID.
 //   - SrcAddr, DstAddr, Proto, TOS (IPv4 TOS or IPv6 traffic class),
 //     SrcPort, DstPort and TCPFlags come from the sampled packet; for ICMP
 //     and ICMPv6, DstPort is type<<8|code and SrcPort 0, as in NetFlow v5.

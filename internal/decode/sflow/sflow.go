@@ -136,6 +136,12 @@ func (d *Decoder) Decode(dst []flow.Record, pkt *decode.Packet) ([]flow.Record, 
 	default:
 		return dst, res, decode.Errorf(format, decode.ReasonVersion, "agent address type %d", t)
 	}
+	if dg.agent.IsUnspecified() {
+		// An agent that does not know its address yet: attribute its
+		// flows to the datagram's source, as the other formats do,
+		// rather than lump every such agent together.
+		dg.agent = res.Exporter
+	}
 	dg.subAgent = binary.BigEndian.Uint32(b[off:])
 	res.Sequence = binary.BigEndian.Uint32(b[off+4:])
 	// b[off+8:off+12] is the agent's uptime, not needed: samples carry no
