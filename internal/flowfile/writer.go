@@ -149,8 +149,13 @@ type wfile struct {
 	callerDropped      uint64 // lost to a full queue, as last reported
 	damaged            bool   // some records were lost
 	broken             bool   // nothing more can be written safely
-	recovered          bool
-	lastFlush          time.Time // End of the last meta block (recovery)
+	// openFailed: the file could not be created (a full disk, say);
+	// creation is tried again before each write, and openErrors counts
+	// the attempts that failed.
+	openFailed bool
+	openErrors int
+	recovered  bool
+	lastFlush  time.Time // End of the last meta block (recovery)
 	// version is the file's format version: a recovered file of an older
 	// version is completed, never appended to.
 	version uint32
@@ -633,12 +638,15 @@ func (w *Writer) fail(f *wfile, op string, err error) {
 }
 
 // openFile creates the .tmp of f, moving its start on by a second while a
-// file of that name exists.
+// file of that name exists. When the file cannot be created (a full disk,
+// a directory it may not write), f.openFailed is set and ensureOpen tries
+// again before the next write: flows are lost only while the cause lasts,
+// not for the rest of the interval.
 func (w *Writer) openFile(f *wfile) {
+	f.openFailed = false
 	dir := filepath.Join(w.cfg.Dir, nestDir(f.start, w.cfg.Nest))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		f.broken = true
-		w.fail(f, "mkdir", err)
+		w.openFailure(f, "mkdir", err)
 		return
 	}
 	for range 100 {
@@ -652,8 +660,7 @@ func (w *Writer) openFile(f *wfile) {
 		if errors.Is(err, fs.ErrNotExist) {
 			// Expiry removed the emptied directory meanwhile.
 			if err := os.MkdirAll(dir, 0o755); err != nil {
-				f.broken = true
-				w.fail(f, "mkdir", err)
+				w.openFailure(f, "mkdir", err)
 				return
 			}
 			continue
@@ -663,17 +670,23 @@ func (w *Writer) openFile(f *wfile) {
 			continue
 		}
 		if err != nil {
-			f.broken = true
-			w.fail(f, "create", err)
+			w.openFailure(f, "create", err)
+			return
+		}
+		if _, err := fd.WriteAt(appendFileHeader(nil), 0); err != nil {
+			// No file without its header: a reader would take a
+			// headerless file for garbage.
+			fd.Close()
+			os.Remove(f.tmpPath)
+			w.openFailure(f, "write", err)
 			return
 		}
 		f.f = fd
-		if _, err := fd.WriteAt(appendFileHeader(nil), 0); err != nil {
-			f.broken = true
-			w.fail(f, "write", err)
-			return
-		}
 		f.off = fileHeaderLen
+		if f.openErrors > 0 {
+			w.log.Info("flow file created after failed attempts", "path", f.tmpPath,
+				"attempts_failed", f.openErrors, "flows_lost", f.dropped)
+		}
 		if err := syncDir(dir); err != nil {
 			w.fail(f, "sync dir", err)
 		}
@@ -683,12 +696,32 @@ func (w *Writer) openFile(f *wfile) {
 	w.fail(f, "create", errors.New("no free file name"))
 }
 
+// openFailure records a failed attempt to create f: logged the first time,
+// counted every time, tried again by ensureOpen.
+func (w *Writer) openFailure(f *wfile, op string, err error) {
+	f.openFailed = true
+	f.openErrors++
+	if f.openErrors == 1 {
+		w.fail(f, op, err)
+		return
+	}
+	w.stErrors.Add(1)
+}
+
+// ensureOpen tries again to create f if an earlier attempt failed.
+func (w *Writer) ensureOpen(f *wfile) {
+	if f.openFailed && f.f == nil && !f.broken {
+		w.openFile(f)
+	}
+}
+
 // writeBlock writes the records of b (nil: none) to f as one data block,
 // or as several if the encoding is too large for one.
 func (w *Writer) writeBlock(f *wfile, b *colBlock) {
 	if b == nil || b.n == 0 {
 		return
 	}
+	w.ensureOpen(f)
 	if f.broken || f.f == nil {
 		w.lose(f, b.n)
 		return
@@ -810,6 +843,7 @@ func (w *Writer) fileMeta(f *wfile, end time.Time, final bool) *Meta {
 }
 
 func (w *Writer) writeMeta(f *wfile, end time.Time, final bool) *Meta {
+	w.ensureOpen(f)
 	m := w.fileMeta(f, end, final)
 	if f.broken || f.f == nil {
 		return m
@@ -841,6 +875,9 @@ func (w *Writer) syncFile(f *wfile) {
 
 // complete writes the final meta block, fsyncs, closes and renames f.
 func (w *Writer) complete(f *wfile, end time.Time) (string, *Meta, error) {
+	// A file that could not be created until now is created for its meta
+	// block, which tells readers how many flows the interval lost.
+	w.ensureOpen(f)
 	if f.f == nil {
 		return "", nil, fmt.Errorf("flowfile: file starting %v was never created", f.start)
 	}
