@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"math"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,8 +59,61 @@ type Query struct {
 	Workers int
 	// Lag widens file selection past To (default DefaultLag).
 	Lag time.Duration
+	// Strict makes the query fail at the first file or block it cannot
+	// read. By default such a file (damaged, truncated, not a flow file
+	// after all) or block is left out, reported through OnSkip and
+	// listed by Skipped, and the query goes on with the others.
+	Strict bool
+	// OnSkip, if set, is called (from any worker) for each file or block
+	// left out; by default a warning is logged with slog.
+	OnSkip func(FileError)
 
 	progress Progress
+	skipMu   sync.Mutex
+	skipped  []FileError
+}
+
+// FileError is a file, or a block of one, that a query could not read.
+type FileError struct {
+	Path string
+	Err  error
+}
+
+func (e FileError) Error() string {
+	if msg := e.Err.Error(); strings.Contains(msg, e.Path) {
+		return msg // the reader's errors name the file already
+	}
+	return e.Path + ": " + e.Err.Error()
+}
+
+// Unwrap returns the underlying error.
+func (e FileError) Unwrap() error { return e.Err }
+
+// Skipped returns the files and blocks the query left out because it
+// could not read them (see Strict).
+func (q *Query) Skipped() []FileError {
+	q.skipMu.Lock()
+	defer q.skipMu.Unlock()
+	return slices.Clone(q.skipped)
+}
+
+// skip leaves out the unreadable file or block of path: it returns the
+// error to fail the query with when Strict, or records and reports it and
+// returns nil.
+func (q *Query) skip(path string, err error) error {
+	fe := FileError{Path: path, Err: err}
+	if q.Strict {
+		return fe
+	}
+	q.skipMu.Lock()
+	q.skipped = append(q.skipped, fe)
+	q.skipMu.Unlock()
+	if q.OnSkip != nil {
+		q.OnSkip(fe)
+	} else {
+		slog.Warn("flow file left out: cannot read it", "path", path, "err", err)
+	}
+	return nil
 }
 
 // Progress counts a running query's work; read it with Query.Progress.
@@ -219,21 +274,25 @@ func (q *Query) plan() ([]unit, int, error) {
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		for _, r := range readers {
-			if r != nil {
-				r.Close()
-			}
+	for i, err := range errs {
+		if err == nil {
+			continue
 		}
-		for _, err := range errs {
-			if err != nil {
-				return nil, 0, err // the first file's error
+		if err = q.skip(files[i].Path, err); err != nil {
+			for _, r := range readers {
+				if r != nil {
+					r.Close()
+				}
 			}
+			return nil, 0, err // the first file's error
 		}
 	}
 	var units []unit
 	skipped := 0
 	for i, e := range files {
+		if errs[i] != nil {
+			continue
+		}
 		if e.flowTools {
 			units = append(units, unit{path: e.Path, flowTools: true})
 			continue
@@ -370,7 +429,7 @@ func (w *worker) run(u *unit, sink batchSink) error {
 	if u.flowTools {
 		r, err := flowtools.Open(u.path)
 		if err != nil {
-			return err
+			return w.q.skip(u.path, err)
 		}
 		defer r.Close()
 		for {
@@ -380,7 +439,9 @@ func (w *worker) run(u *unit, sink batchSink) error {
 				return nil
 			}
 			if err != nil {
-				return fmt.Errorf("%s: %w", u.path, err)
+				// The flows before the damage are counted; the rest
+				// of the file is left out.
+				return w.q.skip(u.path, err)
 			}
 		}
 	}
@@ -390,7 +451,7 @@ func (w *worker) run(u *unit, sink batchSink) error {
 		if r == nil {
 			var err error
 			if r, err = flowfile.Open(u.path); err != nil {
-				return err
+				return w.q.skip(u.path, err)
 			}
 		}
 		r.SetColumns(w.cols)
@@ -402,7 +463,11 @@ func (w *worker) run(u *unit, sink batchSink) error {
 	inside := u.inside
 	for _, b := range u.blocks {
 		if err := w.reader.ScanBlock(b, w.recs, func(recs []flow.Record) { w.filter(recs, inside, sink) }); err != nil {
-			return err
+			// A damaged block is left out whole (ScanBlock checks its
+			// checksum before it decodes a record).
+			if err := w.q.skip(u.path, err); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -281,5 +283,86 @@ func TestAggregateMaxGroups(t *testing.T) {
 	pk, _ := ParseKeys("proto")
 	if _, err := q.Aggregate(context.Background(), AggregateSpec{Keys: pk, Order: ByFlows, MaxGroups: 1}); err != nil {
 		t.Errorf("one group with MaxGroups 1: %v", err)
+	}
+}
+
+// TestUnreadableFilesLeftOut damages an archive two ways, an empty file
+// with a flow file's name and a block whose checksum no longer matches:
+// the query leaves out what it cannot read, reports it, and counts every
+// other flow; with Strict it fails instead.
+func TestUnreadableFilesLeftOut(t *testing.T) {
+	dir := t.TempDir()
+	writeArchive(t, dir, testBase.Add(5*time.Minute), handFlows(testBase.UnixMilli()))
+	writeArchive(t, dir, testBase.Add(65*time.Minute), handFlows(testBase.Add(time.Hour).UnixMilli()))
+	empty := filepath.Join(dir, flowfile.FileName(testBase.Add(30*time.Minute)))
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := flowfile.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := entries[len(entries)-1].Path
+	r, err := flowfile.Open(damaged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := r.Blocks()
+	r.Close()
+	if len(blocks) < 3 {
+		t.Fatalf("%d blocks in %s, want at least 3", len(blocks), damaged)
+	}
+	lost := blocks[1].Records
+	raw, err := os.ReadFile(damaged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[blocks[2].Offset-1] ^= 0xff // the last payload byte of block 1
+	if err := os.WriteFile(damaged, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := uint64(20 - lost)
+	// A key, so that blocks are decoded (a total alone comes from the
+	// block headers, which the damage leaves intact).
+	keys, err := ParseKeys("src_addr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, workers := range []int{1, 3} {
+		var reported []string
+		var mu sync.Mutex
+		q := &Query{Dirs: []string{dir}, Workers: workers, OnSkip: func(fe FileError) {
+			mu.Lock()
+			reported = append(reported, fe.Path)
+			mu.Unlock()
+		}}
+		res, err := q.Aggregate(context.Background(), AggregateSpec{Keys: keys})
+		if err != nil {
+			t.Fatalf("%d workers: %v", workers, err)
+		}
+		if res.Total.Flows != want {
+			t.Errorf("%d workers: total %d flows, want %d (every flow outside the damage)", workers, res.Total.Flows, want)
+		}
+		slices.Sort(reported)
+		if wantRep := []string{empty, damaged}; !slices.Equal(reported, wantRep) {
+			t.Errorf("%d workers: reported %v, want %v", workers, reported, wantRep)
+		}
+		if got := q.Skipped(); len(got) != 2 {
+			t.Errorf("%d workers: Skipped() = %v, want 2 entries", workers, got)
+		}
+		q = &Query{Dirs: []string{dir}, Workers: workers, OnSkip: func(FileError) {}}
+		n := 0
+		if err := q.Flows(context.Background(), func(b []flow.Record) error { n += len(b); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if uint64(n) != want {
+			t.Errorf("%d workers: Flows gave %d flows, want %d", workers, n, want)
+		}
+	}
+	q := &Query{Dirs: []string{dir}, Strict: true}
+	_, err = q.Aggregate(context.Background(), AggregateSpec{Keys: keys})
+	var fe FileError
+	if !errors.As(err, &fe) || fe.Path != empty {
+		t.Errorf("strict: error %v, want the empty file's", err)
 	}
 }
