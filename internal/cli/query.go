@@ -41,7 +41,7 @@ func (c *queryCommon) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.lag, "lag", query.DefaultLag, "also read files starting up to `DURATION` after --to (long flows exported late)")
 	fs.StringVar(&c.progress, "progress", "auto", "progress on stderr: auto (when a terminal), yes or no")
 	c.ch.register(fs, false)
-	fs.StringVar(&c.config, "config", "", "configuration `FILE` (YAML; its clickhouse: section names the servers when --clickhouse is not given)")
+	fs.StringVar(&c.config, "config", "", "configuration `FILE` (YAML; its clickhouse: section names the servers when neither --clickhouse nor --dir is given)")
 }
 
 // clickhouse returns the ClickHouse backend when --clickhouse (or the
@@ -51,7 +51,11 @@ func (c *queryCommon) clickhouse(fs *flag.FlagSet) (*query.ClickHouse, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.ch.merge(fs, cfg)
+	// The configuration's servers count only when no --dir says to read
+	// the archive.
+	if len(c.dirs) == 0 {
+		c.ch.merge(fs, cfg)
+	}
 	if !c.ch.enabled() {
 		return nil, nil
 	}
@@ -273,7 +277,10 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("export", "[flags] --out FILE [FILTER]",
 		"Writes the flows of the archive (in the window, through the filter) to one file for\n"+
 			"analysis elsewhere: Parquet (zstd columns; DuckDB: SELECT * FROM 'flows.parquet'), CSV or NDJSON\n"+
-			"with the field names of flowscan dump.", stderr)
+			"with the field names of flowscan dump. With --clickhouse (or a --config whose clickhouse:\n"+
+			"section names servers) and no --dir it exports ClickHouse's raw flows table instead.\n\n"+
+			"  flowscan export --dir flows --from -1d --out day.parquet 'proto udp'\n"+
+			"  flowscan export --clickhouse http://127.0.0.1:8123/flowscan --from -1d --out day.parquet", stderr)
 	var c queryCommon
 	c.register(fs)
 	format := fs.String("format", "parquet", "file `FORMAT`: parquet, csv or ndjson")
@@ -290,9 +297,24 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("--format %q: want parquet, csv or ndjson", *format)
 	}
+	ch, err := c.clickhouse(fs)
+	if err != nil {
+		return err
+	}
+	if ch != nil && len(c.dirs) > 0 {
+		return errors.New("--dir and --clickhouse exclude each other: export the archive or ClickHouse")
+	}
 	q, err := c.build(fs.Args())
 	if err != nil {
 		return err
+	}
+	// flows streams the matching flows: from the archive, or from
+	// ClickHouse's raw table (in time order, whole-second end times).
+	flows := q.Flows
+	if ch != nil {
+		flows = func(ctx context.Context, fn func([]flow.Record) error) error {
+			return q.FlowsClickHouse(ctx, ch, 0, fn)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -312,14 +334,17 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	}
 	stopProgress := c.showProgress(q, stderr)
 	var n uint64
-	if *format == "parquet" {
+	switch {
+	case *format == "parquet" && ch == nil:
 		n, err = q.ExportParquet(ctx, w)
-	} else {
+	case *format == "parquet":
+		n, err = writeParquet(ctx, w, flows)
+	default:
 		var fw *query.FlowWriter
 		if fw, err = query.NewFlowWriter(w, *format, false); err != nil {
 			return err
 		}
-		err = q.Flows(ctx, func(batch []flow.Record) error {
+		err = flows(ctx, func(batch []flow.Record) error {
 			for i := range batch {
 				if err := fw.Write(&batch[i]); err != nil {
 					return err
