@@ -201,6 +201,18 @@ type FlowsResponse struct {
 	List      int               `json:"list,omitempty"`
 	Flows     []json.RawMessage `json:"flows,omitempty"`
 	Truncated bool              `json:"truncated,omitempty"`
+
+	// Skipped names the flow files, or blocks of them, that could not be
+	// read (damaged, empty) and were left out of the answer.
+	Skipped []string `json:"skipped,omitempty"`
+}
+
+// noteSkipped lists in resp what q left out, and logs it once here
+// instead of once per file from the query engine.
+func noteSkipped(q *flowquery.Query, resp *FlowsResponse) {
+	for _, fe := range q.Skipped() {
+		resp.Skipped = append(resp.Skipped, fe.Error())
+	}
 }
 
 // filterError is a filter syntax error: 400 with the column.
@@ -358,7 +370,8 @@ func (s *Server) flowMaxGroups() int {
 
 // query returns the engine query of a request.
 func (s *Server) flowQuery(fr *flowRequest) *flowquery.Query {
-	return &flowquery.Query{Dirs: []string{s.cfg.FlowDir}, From: fr.from, To: fr.to, Filter: fr.filter, Workers: runtime.GOMAXPROCS(0)}
+	return &flowquery.Query{Dirs: []string{s.cfg.FlowDir}, From: fr.from, To: fr.to, Filter: fr.filter, Workers: runtime.GOMAXPROCS(0),
+		OnSkip: func(fe flowquery.FileError) { s.cfg.Logger.Warn("flow explorer: left out a file it cannot read", "err", fe.Error()) }}
 }
 
 // onClickHouse runs fn with each configured server in turn until one
@@ -388,6 +401,7 @@ func (s *Server) topFlows(ctx context.Context, fr *flowRequest, resp *FlowsRespo
 		})
 	} else {
 		res, err = q.Aggregate(ctx, spec)
+		noteSkipped(q, resp)
 	}
 	if err != nil {
 		return err
@@ -497,6 +511,7 @@ func (s *Server) listFlows(ctx context.Context, fr *flowRequest, resp *FlowsResp
 		})
 	} else {
 		err = q.Flows(ctx, collect)
+		noteSkipped(q, resp)
 	}
 	if errors.Is(err, errEnough) {
 		err = nil

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -114,6 +115,7 @@ type flowsJSON struct {
 	Total  FlowCounters     `json:"total"`
 	Flows  []map[string]any `json:"flows"`
 	Trunc  bool             `json:"truncated"`
+	Skip   []string         `json:"skipped"`
 }
 
 func getFlows(t *testing.T, ts *httptest.Server, query string) flowsJSON {
@@ -265,6 +267,37 @@ func TestFlowsList(t *testing.T) {
 				t.Errorf("flows from %v truncated %v, want %v %v", srcs, got.Trunc, tt.srcs, tt.truncated)
 			}
 		})
+	}
+}
+
+// TestFlowsUnreadableFileLeftOut puts an empty file with a flow file's name
+// into the archive: the explorer answers from the other files and names
+// the one it left out.
+func TestFlowsUnreadableFileLeftOut(t *testing.T) {
+	s, ts := newExplorerServer(t, nil)
+	count := func(got flowsJSON) int {
+		if got.Total.Flows > 0 {
+			return int(got.Total.Flows)
+		}
+		return len(got.Flows)
+	}
+	queries := []string{"by=src_addr&top=3", "list=100"}
+	want := map[string]int{}
+	for _, query := range queries {
+		want[query] = count(getFlows(t, ts, explorerWindow()+"&"+query))
+	}
+	bad := filepath.Join(s.cfg.FlowDir, flowfile.FileName(explorerBase.Add(30*time.Minute)))
+	if err := os.WriteFile(bad, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, query := range queries {
+		got := getFlows(t, ts, explorerWindow()+"&"+query)
+		if len(got.Skip) != 1 || !strings.Contains(got.Skip[0], bad) {
+			t.Errorf("%s: skipped %q, want the empty file", query, got.Skip)
+		}
+		if n := count(got); n != want[query] || n == 0 {
+			t.Errorf("%s: %d flows, want the %d of the readable file", query, n, want[query])
+		}
 	}
 }
 

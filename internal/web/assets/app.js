@@ -34,6 +34,14 @@ function si(v, digits = 2) {
   for (const [d, s] of units) if (a >= d) return (v / d).toFixed(digits) + " " + s;
   return v.toFixed(a < 10 && a !== 0 ? digits : 0) + " ";
 }
+// skippedNote warns about flow files the explorer could not read and left
+// out of the answer (an empty text node when there are none).
+function skippedNote(data) {
+  const skipped = data.skipped || [];
+  if (skipped.length === 0) return document.createTextNode("");
+  return el("p", { class: "error", role: "alert", id: "flow-skipped" },
+    `${skipped.length} unreadable flow file${skipped.length > 1 ? "s or blocks" : " or block"} left out: ${skipped.slice(0, 3).join("; ")}${skipped.length > 3 ? "; …" : ""}`);
+}
 function pct(v) { return (v || 0).toFixed(1) + "%"; }
 function fmtTime(sec) { return new Date(sec * 1000).toLocaleString(); }
 function parseHash() {
@@ -573,6 +581,7 @@ async function flowsView(params) {
       el("td", {}, "0x" + f.tcp_flags.toString(16)), el("td", {}, termLink(String(f.in_if), "in if " + f.in_if)),
       el("td", {}, termLink(String(f.out_if), "out if " + f.out_if)), el("td", { class: "l" }, termLink(f.exporter, "exporter " + f.exporter))));
     out.replaceChildren(el("p", { class: "note", id: "flow-summary" }, `${flows.length} flows${data.truncated ? " (the first; more match)" : ""} from ${src}, ${span}, in ${data.elapsed_ms} ms; click a value to add it to the filter.`),
+      skippedNote(data),
       el("div", { class: "tablewrap" }, el("table", { id: "flow-table" }, el("thead", {}, head), el("tbody", {}, rows))));
     document.body.dataset.flowRows = String(flows.length);
     return;
@@ -591,6 +600,7 @@ async function flowsView(params) {
   if (data.other && data.other.flows > 0) foot.push(el("tr", { class: "other" }, el("td", {}, ""), el("td", { class: "l", colspan: keys.length }, "other"), counters(data.other)));
   if (data.total) foot.push(el("tr", { class: "total" }, el("td", {}, ""), el("td", { class: "l", colspan: keys.length }, "total"), counters(data.total)));
   out.replaceChildren(el("p", { class: "note", id: "flow-summary" }, `top ${data.rows.length} of ${data.groups} groups by ${data.order} from ${src}, ${span}, in ${data.elapsed_ms} ms; click a value to add it to the filter.`),
+    skippedNote(data),
     el("div", { class: "tablewrap" }, el("table", { id: "flow-table" }, el("thead", {}, head), el("tbody", {}, rows), el("tfoot", {}, foot))));
   document.body.dataset.flowRows = String(data.rows.length);
 }
