@@ -371,7 +371,9 @@ func (s *Server) flowMaxGroups() int {
 // query returns the engine query of a request.
 func (s *Server) flowQuery(fr *flowRequest) *flowquery.Query {
 	return &flowquery.Query{Dirs: []string{s.cfg.FlowDir}, From: fr.from, To: fr.to, Filter: fr.filter, Workers: runtime.GOMAXPROCS(0),
-		OnSkip: func(fe flowquery.FileError) { s.cfg.Logger.Warn("flow explorer: left out a file it cannot read", "err", fe.Error()) }}
+		OnSkip: func(fe flowquery.FileError) {
+			s.cfg.Logger.Warn("flow explorer: left out a file it cannot read", "err", fe.Error())
+		}}
 }
 
 // onClickHouse runs fn with each configured server in turn until one
