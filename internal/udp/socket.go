@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sync/atomic"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -68,9 +68,11 @@ type Socket struct {
 	noWait bool // TryReadBatch: an empty socket returns at once
 	read   func(fd uintptr) bool
 
-	// drops is the kernel's cumulative count of datagrams dropped on this
-	// socket, as last read by Drops.
-	drops atomic.Uint32
+	// dropsMu guards the drop count: the kernel's 32-bit counter as last
+	// read, and the total, which goes on past the counter's wrap.
+	dropsMu    sync.Mutex
+	dropsRaw   uint32
+	dropsTotal uint64
 }
 
 // Listen opens a UDP socket on addr ("127.0.0.1:2055", "[::]:6343",
@@ -134,14 +136,18 @@ func (s *Socket) recvmmsg(fd uintptr) bool {
 	// call, without telling the scheduler (which would otherwise hand this
 	// thread's P to another thread and keep its monitor thread awake).
 	n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), BatchSlots, unix.MSG_DONTWAIT, 0, 0)
+	for errno == unix.EINTR {
+		// Interrupted before it took a datagram: try again at once.
+		// Waiting for readability instead could leave datagrams already
+		// queued waiting for the next one to arrive (the poller reports
+		// new arrivals, not a non-empty queue).
+		n, _, errno = unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), BatchSlots, unix.MSG_DONTWAIT, 0, 0)
+	}
 	if errno == unix.EAGAIN || errno == unix.EWOULDBLOCK {
 		if s.noWait {
 			s.got, s.err = 0, nil
 			return true
 		}
-		return false
-	}
-	if errno == unix.EINTR {
 		return false
 	}
 	if errno != 0 {
@@ -208,12 +214,14 @@ func (s *Socket) Close() error { return s.conn.Close() }
 // Addr returns the local address the socket is bound to.
 func (s *Socket) Addr() string { return s.local }
 
-// Drops returns the kernel's count of datagrams dropped on this socket,
-// almost all for lack of receive buffer space (SK_MEMINFO_DROPS of
-// SO_MEMINFO, the counter SO_RXQ_OVFL reports). It asks the kernel on each
-// call, so the datagrams themselves carry no control message; after Close
-// it returns the last count read.
-func (s *Socket) Drops() uint32 {
+// Drops returns the datagrams the kernel dropped on this socket, almost
+// all for lack of receive buffer space (SK_MEMINFO_DROPS of SO_MEMINFO,
+// the counter SO_RXQ_OVFL reports). It asks the kernel on each call, so the
+// datagrams themselves carry no control message; the kernel's counter is
+// 32 bits, and Drops goes on counting past its wrap (as long as it is
+// called at least once per 2^32 drops). After Close it returns the last
+// count read.
+func (s *Socket) Drops() uint64 {
 	var mem [unix.SK_MEMINFO_VARS]uint32
 	var errno syscall.Errno
 	err := s.raw.Control(func(fd uintptr) {
@@ -221,10 +229,21 @@ func (s *Socket) Drops() uint32 {
 		_, _, errno = unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, unix.SO_MEMINFO,
 			uintptr(unsafe.Pointer(&mem[0])), uintptr(unsafe.Pointer(&size)), 0)
 	})
+	s.dropsMu.Lock()
+	defer s.dropsMu.Unlock()
 	if err == nil && errno == 0 {
-		s.drops.Store(mem[unix.SK_MEMINFO_DROPS])
+		s.dropsTotal += uint64(s.addDrops(mem[unix.SK_MEMINFO_DROPS]))
 	}
-	return s.drops.Load()
+	return s.dropsTotal
+}
+
+// addDrops records raw, a new reading of the kernel's 32-bit drop counter,
+// and returns the drops since the last reading (modulo 2^32, so across a
+// wrap too).
+func (s *Socket) addDrops(raw uint32) uint32 {
+	d := raw - s.dropsRaw
+	s.dropsRaw = raw
+	return d
 }
 
 // IsClosed reports whether err means the socket was closed on purpose.

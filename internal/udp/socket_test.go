@@ -3,6 +3,7 @@ package udp
 import (
 	"bytes"
 	"context"
+	"math"
 	"net"
 	"net/netip"
 	"testing"
@@ -155,5 +156,29 @@ func TestTryReadBatch(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("ReadBatch did not return the datagram")
+	}
+}
+
+// TestDropsPastWrap feeds readings of the kernel's 32-bit drop counter
+// through the accumulator: the total keeps growing across the wrap.
+func TestDropsPastWrap(t *testing.T) {
+	tests := []struct {
+		readings []uint32
+		want     uint64
+	}{
+		{[]uint32{0, 10, 25}, 25},
+		{[]uint32{math.MaxUint32 - 5, 4}, math.MaxUint32 - 5 + 10},
+		{[]uint32{math.MaxUint32, 0, 3}, math.MaxUint32 + 4},
+		{[]uint32{100, 100, 100}, 100},
+	}
+	for _, tt := range tests {
+		var s Socket
+		var total uint64
+		for _, r := range tt.readings {
+			total += uint64(s.addDrops(r))
+		}
+		if total != tt.want {
+			t.Errorf("readings %v: total %d, want %d", tt.readings, total, tt.want)
+		}
 	}
 }
