@@ -602,16 +602,25 @@ func (c *Collector) countError(err error) {
 // stateLoop saves decoder state shortly after it changes, so a restart
 // (even after kill -9) keeps the templates learned up to a second before.
 func (c *Collector) stateLoop(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
+	wait := time.Second
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(wait):
+			began := time.Now()
 			c.saveState()
+			wait = stateSaveWait(time.Since(began))
 		}
 	}
+}
+
+// stateSaveWait is the pause before the next state save after one that
+// took took: a second, or ten times as long as saving took, so that a
+// flood of template changes (large templates from many exporters, which
+// make a large state file) costs the saver at most a tenth of a core.
+func stateSaveWait(took time.Duration) time.Duration {
+	return max(time.Second, 10*took)
 }
 
 // stateFile is where the state of one decoder is kept.
