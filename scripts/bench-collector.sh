@@ -16,7 +16,9 @@
 #   RATES="0 800000"              flows/s per run; 0 means as fast as the generator goes
 #   COLLECTORS="flowscan-4m flowscan-default nfcapd-4m nfcapd-default"
 #                                 also ref-4m, ref-default: the same flowscan commands run
-#                                 with the binary REF_FLOWSCAN (an older build to compare with)
+#                                 with the binary REF_FLOWSCAN (an older build to compare with);
+#                                 nfcapd-plain: nfcapd -B 4 MiB writing uncompressed files
+#                                 (nfcapd's own default), whatever NFCAPD_COMPRESS says
 #   REF_FLOWSCAN=                 reference flowscan binary for the ref-* collectors
 #   NFCAPD_COMPRESS=-y            nfcapd compression flag (-y LZ4; empty: none)
 #   REPEAT=1                      runs of each configuration (ratios use the medians)
@@ -96,6 +98,7 @@ start_collector() {
 	ref-default) cmd=("$REF_FLOWSCAN" collect --listen "127.0.0.1:$PORT" --dir "$dir" --metrics "" --log-level warn) ;;
 	nfcapd-4m) cmd=(nfcapd -w "$dir" -b 127.0.0.1 -p "$PORT" -B 4194304 -t 300 $NFCAPD_COMPRESS) ;;
 	nfcapd-default) cmd=(nfcapd -w "$dir" -b 127.0.0.1 -p "$PORT" -t 300 $NFCAPD_COMPRESS) ;;
+	nfcapd-plain) cmd=(nfcapd -w "$dir" -b 127.0.0.1 -p "$PORT" -B 4194304 -t 300) ;;
 	*) die "unknown collector $kind" ;;
 	esac
 	TIMEFILE=$dir.time
@@ -244,7 +247,7 @@ ratios() {
 			printf "%-6s %-7s %-17s %12.0f %11.2f %10.0f %9.3f..%-8.3f\n", f[1], f[2], f[3], mns[k], mbpf[k], median(hwm[k]), lmin[k], lmax[k]
 		}
 		printf "\n%-6s %-7s %-34s %9s %10s\n", "format", "rate", "pair", "cpu/flow", "bytes/flow"
-		np = split("flowscan-4m:nfcapd-4m flowscan-default:nfcapd-default flowscan-default:nfcapd-4m flowscan-4m:ref-4m flowscan-default:ref-default ref-default:nfcapd-default", pairs, " ")
+		np = split("flowscan-4m:nfcapd-4m flowscan-default:nfcapd-default flowscan-default:nfcapd-4m flowscan-4m:nfcapd-plain flowscan-default:nfcapd-plain flowscan-4m:ref-4m flowscan-default:ref-default ref-default:nfcapd-default", pairs, " ")
 		for (i = 1; i <= n; i++) {
 			split(order[i], f, "\t"); fr = f[1] "\t" f[2]
 			if (seen[fr]++) continue
