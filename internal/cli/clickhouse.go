@@ -16,7 +16,6 @@ import (
 	"github.com/flowscan/flowscan/internal/clickhouse"
 	"github.com/flowscan/flowscan/internal/config"
 	"github.com/flowscan/flowscan/internal/flow"
-	"github.com/flowscan/flowscan/internal/flowfile"
 	"github.com/flowscan/flowscan/internal/query"
 )
 
@@ -271,9 +270,14 @@ func clickhouseStatus(ctx context.Context, w io.Writer, c *clickhouse.Client, s 
 // spool lives in a temporary directory: a file is reported done only
 // once all its batches were inserted.
 func clickhouseLoad(ctx context.Context, stdout, stderr io.Writer, clients []*clickhouse.Client, schema *clickhouse.Schema, paths []string) error {
-	files, err := flowFiles(paths)
-	if err != nil {
-		return err
+	var listErr error
+	files := flowFiles(paths, func(p string, err error) {
+		if listErr == nil {
+			listErr = fmt.Errorf("%s: %w", p, err)
+		}
+	})
+	if listErr != nil {
+		return listErr
 	}
 	spool, err := os.MkdirTemp("", "flowscan-load-spool")
 	if err != nil {
@@ -288,7 +292,7 @@ func clickhouseLoad(ctx context.Context, stdout, stderr io.Writer, clients []*cl
 	var total uint64
 	var buf []flow.Record
 	for _, path := range files {
-		r, err := flowfile.Open(path)
+		r, _, err := openFlowFile(path)
 		if err != nil {
 			sink.Close(time.Minute)
 			return err

@@ -7,19 +7,24 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/flowscan/flowscan/internal/flow"
 	"github.com/flowscan/flowscan/internal/flowfile"
+	"github.com/flowscan/flowscan/internal/flowfile/flowtools"
 )
 
 func runDump(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("dump", "[flags] FILE|DIR...",
-		"Prints the flows of flow files (the flowdumper / flow-print successor). A directory means\n"+
-			"every completed file under it, in time order. The text format shows each file's metadata\n"+
-			"(interval, counts, exporters, lost flows) above its flows; --meta prints only metadata.", stderr)
+		"Prints the flows of flow files (the flowdumper / flow-print successor): flowscan's own files\n"+
+			"and flow-tools (flow-capture ft-v05.*) files. A directory means every completed file under it,\n"+
+			"in time order. The text format shows each file's metadata (interval, counts, exporters, lost\n"+
+			"flows) above its flows; --meta prints only metadata. A file that cannot be read is reported\n"+
+			"on stderr and skipped; the exit status is then 1.", stderr)
 	format := fs.String("format", "text", "output `FORMAT`: text, csv or json (one object per line)")
 	metaOnly := fs.Bool("meta", false, "print only each file's metadata")
 	limit := fs.Uint64("limit", 0, "stop after `N` flows (0: all)")
@@ -35,12 +40,20 @@ func runDump(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
-	paths, err := flowFiles(fs.Args())
-	if err != nil {
-		return err
-	}
 	w := bufio.NewWriterSize(stdout, 1<<16)
 	defer w.Flush()
+	// A file or directory that cannot be read is reported and skipped;
+	// the others are still dumped and the exit status is 1 at the end.
+	failed := 0
+	warn := func(p string, err error) {
+		failed++
+		w.Flush()
+		if !strings.HasPrefix(err.Error(), p+":") {
+			err = fmt.Errorf("%s: %w", p, err)
+		}
+		fmt.Fprintf(stderr, "flowscan dump: warning: %v\n", err)
+	}
+	paths := flowFiles(fs.Args(), warn)
 	d := dumper{w: w, format: *format, metaOnly: *metaOnly, limit: *limit}
 	if *format == "csv" && !*metaOnly {
 		w.WriteString(strings.Join(flow.Fields, ",") + "\n")
@@ -48,10 +61,13 @@ func runDump(args []string, stdout, stderr io.Writer) error {
 	for _, p := range paths {
 		if err := d.file(p); err != nil {
 			if errors.Is(err, errLimit) {
-				return nil
+				break
 			}
-			return fmt.Errorf("%s: %w", p, err)
+			warn(p, err)
 		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d file(s) or directories could not be read (see the warnings above)", failed)
 	}
 	return nil
 }
@@ -68,18 +84,112 @@ type dumper struct {
 	recs     []flow.Record
 }
 
-func (d *dumper) file(path string) error {
+// recordReader is what dump needs of a flowscan or a flow-tools file.
+type recordReader interface {
+	Next(dst []flow.Record) ([]flow.Record, error)
+	Close() error
+}
+
+// openFlowFile opens path as a flowscan flow file or a flow-tools (flow-capture)
+// file: by its name first (ft-v05.* is flow-tools), then by its content.
+func openFlowFile(path string) (recordReader, *flowfile.Meta, error) {
+	openFT := func() (recordReader, *flowfile.Meta, error) {
+		r, err := flowtools.Open(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		return r, flowToolsMeta(path, r.Header()), nil
+	}
+	if _, ok := flowtools.ParseName(filepath.Base(path)); ok {
+		return openFT()
+	}
 	r, err := flowfile.Open(path)
+	if err == nil {
+		return r, r.Meta(), nil
+	}
+	if fr, m, ferr := openFT(); ferr == nil {
+		return fr, m, nil
+	} else if !errors.Is(ferr, flowtools.ErrNotFlowTools) {
+		return nil, nil, ferr
+	}
+	return nil, nil, err
+}
+
+// flowToolsMeta is the metadata of a flow-tools file as far as its header
+// gives it; dump counts packets, bytes and the flow times itself. Source
+// "flow-tools" marks it.
+func flowToolsMeta(path string, h *flowtools.Header) *flowfile.Meta {
+	start, ok := flowtools.ParseName(filepath.Base(path))
+	if !ok {
+		start = h.CaptureStart
+	}
+	// The interval as the scanner takes it: the capture end, else
+	// flow-capture's rotation period, else five minutes.
+	end := start.Add(5 * time.Minute)
+	switch {
+	case h.CaptureEnd.After(start):
+		end = h.CaptureEnd
+	case h.Rotation > 0:
+		end = start.Add(24 * time.Hour / time.Duration(h.Rotation))
+	}
+	m := &flowfile.Meta{Start: start, End: end, Hostname: h.Hostname, Complete: h.Done()}
+	if h.Exporter.IsValid() || h.LostFlows > 0 || h.SequenceResets > 0 || h.MisorderedFlows > 0 {
+		m.Exporters = []flowfile.ExporterMeta{{Addr: h.Exporter, Format: fmt.Sprintf("flow-tools v%d", h.ExportVersion),
+			ExporterStats: flowfile.ExporterStats{Flows: uint64(h.Flows), LostFlows: uint64(h.LostFlows),
+				SequenceResets: uint64(h.SequenceResets), Misordered: uint64(h.MisorderedFlows)}}}
+	}
+	return m
+}
+
+// countFlows fills the totals of a flow-tools file's metadata by reading
+// its records (its header holds only the flow count).
+func countFlows(path string, m *flowfile.Meta) error {
+	r, err := flowtools.Open(path)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	m := r.Meta()
+	var recs []flow.Record
+	for {
+		recs, err = r.Next(recs[:0])
+		for i := range recs {
+			rec := &recs[i]
+			m.Flows++
+			m.Packets += rec.Packets
+			m.Bytes += rec.Bytes
+			if st := rec.StartTime(); m.FirstFlow.IsZero() || st.Before(m.FirstFlow) {
+				m.FirstFlow = st
+			}
+			if et := time.UnixMilli(rec.End); et.After(m.LastFlow) {
+				m.LastFlow = et
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (d *dumper) file(path string) error {
+	r, m, err := openFlowFile(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	_, flowTools := r.(*flowtools.Reader)
+	if flowTools && (d.metaOnly || d.format == "text") {
+		if err := countFlows(path, m); err != nil {
+			return err
+		}
+	}
 	if d.metaOnly {
-		return d.meta(path, m)
+		return d.meta(path, m, flowTools)
 	}
 	if d.format == "text" {
-		d.textMeta(path, m)
+		d.textMeta(path, m, flowTools)
 		d.w.WriteString(textHeader)
 	}
 	for {
@@ -115,7 +225,10 @@ func (d *dumper) record(r *flow.Record) {
 
 // metaJSON is the JSON form of a file's metadata.
 type metaJSON struct {
-	File      string    `json:"file"`
+	File string `json:"file"`
+	// Source is "flow-tools" for a flow-capture file (absent for
+	// flowscan's own files).
+	Source    string    `json:"source,omitempty"`
 	Start     time.Time `json:"start"`
 	End       time.Time `json:"end"`
 	Complete  bool      `json:"complete"`
@@ -162,10 +275,14 @@ func toMetaJSON(path string, m *flowfile.Meta) metaJSON {
 	return out
 }
 
-func (d *dumper) meta(path string, m *flowfile.Meta) error {
+func (d *dumper) meta(path string, m *flowfile.Meta, flowTools bool) error {
 	switch d.format {
 	case "json":
-		b, err := json.Marshal(toMetaJSON(path, m))
+		mj := toMetaJSON(path, m)
+		if flowTools {
+			mj.Source = "flow-tools"
+		}
+		b, err := json.Marshal(mj)
 		if err != nil {
 			return err
 		}
@@ -178,15 +295,18 @@ func (d *dumper) meta(path string, m *flowfile.Meta) error {
 		fmt.Fprintf(d.w, "%s,%s,%s,%t,%d,%d,%d,%d,%d,%d\n", path, m.Start.Format(time.RFC3339), m.End.Format(time.RFC3339),
 			m.Complete, m.Flows, m.Packets, m.Bytes, m.LostFlows(), m.DroppedFlows, len(m.Exporters))
 	default:
-		d.textMeta(path, m)
+		d.textMeta(path, m, flowTools)
 	}
 	return nil
 }
 
-func (d *dumper) textMeta(path string, m *flowfile.Meta) {
+func (d *dumper) textMeta(path string, m *flowfile.Meta, flowTools bool) {
 	state := "complete"
 	if !m.Complete {
 		state = "in progress"
+	}
+	if flowTools {
+		state = "flow-tools, " + state
 	}
 	if m.Recovered {
 		state += ", recovered after a crash"
@@ -303,13 +423,15 @@ func tcpFlags(f uint8) string {
 }
 
 // flowFiles expands arguments naming flow files or archive directories
-// into flow files, each directory's oldest first.
-func flowFiles(args []string) ([]string, error) {
+// into flowscan and flow-tools files, each directory's oldest first. An
+// argument that cannot be read is handed to warn and skipped.
+func flowFiles(args []string, warn func(path string, err error)) []string {
 	var paths []string
 	for _, arg := range args {
 		st, err := os.Stat(arg)
 		if err != nil {
-			return nil, err
+			warn(arg, err)
+			continue
 		}
 		if !st.IsDir() {
 			paths = append(paths, arg)
@@ -317,11 +439,24 @@ func flowFiles(args []string) ([]string, error) {
 		}
 		entries, err := flowfile.List(arg)
 		if err != nil {
-			return nil, err
+			warn(arg, err)
+			continue
 		}
+		ft, err := flowtools.List(arg)
+		if err != nil {
+			warn(arg, err)
+			continue
+		}
+		entries = append(entries, ft...)
+		slices.SortStableFunc(entries, func(a, b flowfile.Entry) int {
+			if c := a.Start.Compare(b.Start); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Path, b.Path)
+		})
 		for _, e := range entries {
 			paths = append(paths, e.Path)
 		}
 	}
-	return paths, nil
+	return paths
 }
