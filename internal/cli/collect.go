@@ -471,42 +471,12 @@ func loadLocation(name string) (*time.Location, error) {
 // normalizeListen accepts "ADDR:PORT", "[V6]:PORT", ":PORT", "PORT" and a
 // bare address, and returns ADDR:PORT.
 func normalizeListen(s string, defPort int) (string, error) {
-	if _, err := strconv.ParseUint(s, 10, 16); err == nil {
-		return ":" + s, nil
-	}
-	host, port, err := net.SplitHostPort(s)
+	addr, err := config.NormalizeListen(s, defPort)
 	if err != nil {
-		// A bare address, IPv6 included.
-		h := strings.Trim(s, "[]")
-		if net.ParseIP(h) == nil && h != "localhost" {
-			return "", fmt.Errorf("--listen %q: want ADDR:PORT", s)
-		}
-		return net.JoinHostPort(h, strconv.Itoa(defPort)), nil
+		return "", fmt.Errorf("--listen %w", err)
 	}
-	if p, err := strconv.ParseUint(port, 10, 16); err != nil || (p == 0 && port != "0") {
-		return "", fmt.Errorf("--listen %q: bad port", s)
-	}
-	return net.JoinHostPort(host, port), nil
+	return addr, nil
 }
 
 // parseSize parses "4MiB", "10G", "512k", "1000" (bytes).
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(strings.ToLower(s))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
-		{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
-		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40}, {"b", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("%q is not a size (e.g. 4MiB, 50GiB)", s)
-	}
-	return int64(v * float64(mult)), nil
-}
+func parseSize(s string) (int64, error) { return config.ParseSize(s) }

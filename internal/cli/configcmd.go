@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/flowscan/flowscan/internal/report"
@@ -40,37 +42,65 @@ func runConfig(args []string, stdout, stderr io.Writer) error {
 	}
 	logger, _ := newLogger(io.Discard, "error")
 	if _, err := cf.config(logger); err != nil {
-		return fmt.Errorf("%s: collect: %w", path, err)
+		return cfg.Locate(err, "collect")
 	}
-	// Build the modules the scanner would run, in a scratch output
-	// directory, so their sections are checked too.
-	for name := range cfg.Modules {
-		if _, err := report.Lookup(name); err != nil {
-			return fmt.Errorf("%s: modules.%s: %w", path, name, err)
-		}
-	}
+	// Build the modules the scanner would run, and those that have a
+	// section (scan --report-classes, or run's default cuflow, may pick
+	// them), in a scratch output directory, so their sections are checked
+	// too.
 	var errs []error
 	classes := cfg.Scan.ReportClasses
-	for _, name := range classes {
+	for i, name := range classes {
 		if _, err := report.Lookup(name); err != nil {
-			errs = append(errs, fmt.Errorf("%s: scan.report_classes: %w", path, err))
+			errs = append(errs, cfg.LocateItem(err, i, "scan", "report_classes"))
+		}
+	}
+	build := append([]string(nil), classes...)
+	for _, name := range slices.Sorted(maps.Keys(cfg.Modules)) {
+		if _, err := report.Lookup(name); err != nil {
+			errs = append(errs, cfg.Locate(err, "modules", name))
+			continue
+		}
+		if !contains(build, name) {
+			build = append(build, name)
 		}
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	if len(classes) > 0 {
-		tmp, err := os.MkdirTemp("", "flowscan-config-check")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		sf := scanFlags{dir: tmp, rrdDir: filepath.Join(tmp, "rrd")}
-		s, err := sf.scanner(cfg, logger, defaultInterval(cfg))
+	tmp, err := os.MkdirTemp("", "flowscan-config-check")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if len(build) > 0 {
+		// The journal goes to the scratch directory, not scan.state_dir,
+		// which a running scanner may hold.
+		scratch := *cfg
+		scratch.Scan.StateDir = ""
+		sf := scanFlags{dir: tmp, rrdDir: filepath.Join(tmp, "rrd"), classes: build}
+		s, err := sf.scanner(&scratch, logger, defaultInterval(cfg))
 		if err != nil {
 			return err
 		}
 		s.Close()
+	}
+	// What the web server reads of the module sections and the
+	// clickhouse section.
+	var wf webFlags
+	if _, err := wf.config(cfg, filepath.Join(tmp, "rrd"), tmp, nil, logger, nil); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	var chf clickhouseFlags
+	chf.merge(newFlagSet("web", "", "", io.Discard), cfg)
+	if chf.enabled() {
+		if _, _, err := chf.resolve(cfg); err != nil {
+			return cfg.Locate(err, "clickhouse")
+		}
+	}
+	if len(classes) == 0 {
+		fmt.Fprintf(stdout, "%s: ok (no scan.report_classes: scan needs --report-classes, run runs cuflow)\n", path)
+		return nil
 	}
 	fmt.Fprintf(stdout, "%s: ok (report modules: %s)\n", path, strings.Join(classes, ", "))
 	return nil

@@ -134,7 +134,8 @@ func (f *scanFlags) scanner(cfg *config.Config, logger *slog.Logger, interval ti
 	dir := firstNonEmpty(f.dir, cfg.Resolve(cfg.Scan.Dir), cfg.Resolve(cfg.Collect.Dir), "flows")
 	rrdDir := firstNonEmpty(f.rrdDir, cfg.Resolve(cfg.Scan.RRDDir), "rrd")
 	classes := []string(f.classes)
-	if len(classes) == 0 {
+	fromConfig := len(classes) == 0
+	if fromConfig {
 		classes = cfg.Scan.ReportClasses
 	}
 	if f.cuflow != "" {
@@ -150,9 +151,12 @@ func (f *scanFlags) scanner(cfg *config.Config, logger *slog.Logger, interval ti
 	}
 	client := rrd.New(firstNonEmpty(f.cached, cfg.Scan.RRDCached))
 	var modules []report.Module
-	for _, name := range classes {
+	for i, name := range classes {
 		factory, err := report.Lookup(name)
 		if err != nil {
+			if fromConfig {
+				return nil, cfg.LocateItem(err, i, "scan", "report_classes")
+			}
 			return nil, err
 		}
 		// Relative paths resolve against the configuration file's

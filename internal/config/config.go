@@ -33,6 +33,8 @@ type Config struct {
 	ClickHouse ClickHouse `yaml:"clickhouse"`
 
 	path string
+	// doc is the parsed file, for the lines of values checked later.
+	doc *yaml.Node
 }
 
 // Collect is the collector's section.
@@ -166,6 +168,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		return c, nil
 	}
 	doc := root.Content[0]
+	c.doc = doc
 	if err := checkKeys(doc, reflect.TypeOf(c).Elem()); err != nil {
 		return nil, wrap(path, err)
 	}
@@ -175,7 +178,45 @@ func Parse(path string, data []byte) (*Config, error) {
 	if err := c.validate(doc); err != nil {
 		return nil, wrap(path, err)
 	}
+	if err := c.checkValues(); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// Line returns the line of the value at the key path (for example
+// "collect", "rcvbuf"), or of the deepest key present; 0 when the
+// configuration was not read from a file.
+func (c *Config) Line(keys ...string) int {
+	if c.doc == nil {
+		return 0
+	}
+	return lineOf(c.doc, keys...)
+}
+
+// Locate prefixes err with the file, the line of the value at the key
+// path and the dotted key: "f.yaml:12: collect.rcvbuf: ...". Without a
+// file it adds only the key.
+func (c *Config) Locate(err error, keys ...string) error {
+	if err == nil {
+		return nil
+	}
+	key := strings.Join(keys, ".")
+	if line := c.Line(keys...); c.path != "" && line > 0 {
+		return fmt.Errorf("%s:%d: %s: %w", c.path, line, key, err)
+	}
+	if c.path != "" {
+		return fmt.Errorf("%s: %s: %w", c.path, key, err)
+	}
+	return fmt.Errorf("%s: %w", key, err)
+}
+
+// LocateItem is Locate for item i of the sequence at the key path.
+func (c *Config) LocateItem(err error, i int, keys ...string) error {
+	if err == nil || c.doc == nil || c.path == "" {
+		return c.Locate(err, keys...)
+	}
+	return fmt.Errorf("%s:%d: %s: %w", c.path, itemLine(c.doc, i, keys...), strings.Join(keys, "."), err)
 }
 
 // Path returns the file the configuration was read from.
@@ -419,6 +460,12 @@ func (c *Config) LocateModuleError(name string, err error) error {
 	if err == nil || c.path == "" || strings.HasPrefix(err.Error(), c.path+":") {
 		return err
 	}
+	// An error that already names file:line inside ("module cuflow:
+	// f.yaml:5: unknown key ...") gets that location moved to the front
+	// instead of a second one.
+	if msg, ok := frontLocation(c.path, err.Error()); ok {
+		return errors.New(msg)
+	}
 	n, ok := c.Modules[name]
 	if !ok {
 		return err
@@ -441,4 +488,27 @@ func findQuoted(n *yaml.Node, msg string) int {
 		}
 	}
 	return 0
+}
+
+// frontLocation rewrites "prefix: PATH:LINE: rest" as "PATH:LINE: prefix:
+// rest"; ok is false when msg holds no PATH:LINE: location.
+func frontLocation(path, msg string) (string, bool) {
+	i := strings.Index(msg, path+":")
+	if i < 0 {
+		return "", false
+	}
+	after := msg[i+len(path)+1:]
+	j := 0
+	for j < len(after) && after[j] >= '0' && after[j] <= '9' {
+		j++
+	}
+	if j == 0 || j >= len(after) || after[j] != ':' {
+		return "", false
+	}
+	prefix := strings.TrimSuffix(strings.TrimSpace(msg[:i]), ":")
+	rest := strings.TrimSpace(after[j+1:])
+	if prefix == "" {
+		return fmt.Sprintf("%s:%s: %s", path, after[:j], rest), true
+	}
+	return fmt.Sprintf("%s:%s: %s: %s", path, after[:j], prefix, rest), true
 }
