@@ -20,9 +20,11 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 			"Converts an existing CUFlow.cf or JKFlow.xml to the modules: section of flowscan's YAML\n"+
 			"configuration and prints it. Errors name the file and line.\n")
 	}
-	if len(args) == 1 && (args[0] == "--help" || args[0] == "-h") {
-		usage()
-		return nil
+	for _, a := range args {
+		if a == "--help" || a == "-help" || a == "-h" {
+			usage()
+			return nil
+		}
 	}
 	if len(args) != 2 {
 		usage()
