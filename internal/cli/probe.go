@@ -40,7 +40,8 @@ func runProbe(args []string, stdout, stderr io.Writer) error {
 	fin := fs.Duration("fin", probe.DefaultFinTimeout, "end a TCP flow this long after its last packet once it saw FIN or RST (negative: off)")
 	maxFlows := fs.Int("max-flows", probe.DefaultMaxFlows, "flow table size; when full, the least recently seen flow ends early")
 	engine := fs.Uint("engine-id", 0, "engine ID (v5: type<<8|id), v9 source ID or IPFIX observation domain")
-	rcvBuf := fs.Int("rcvbuf", 4<<20, "socket receive buffer in bytes for --interface")
+	rcvBuf := sizeFlag(4 << 20)
+	fs.Var(&rcvBuf, "rcvbuf", "socket receive buffer `SIZE` for --interface (e.g. 4MiB, or plain bytes)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -71,7 +72,7 @@ func runProbe(args []string, stdout, stderr io.Writer) error {
 	var live *probe.Live
 	var inIf uint32
 	if *iface != "" {
-		live, err = probe.OpenLive(*iface, *rcvBuf)
+		live, err = probe.OpenLive(*iface, int(rcvBuf))
 		if err != nil {
 			return err
 		}

@@ -59,7 +59,8 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 	var dests destinationList
 	fs.Var(&listen, "listen", "receive on UDP `ADDR:PORT` (repeatable, or comma-separated; default 127.0.0.1:2055)")
 	fs.Var(&dests, "to", "copy to destination `DEST` (repeatable; see above)")
-	rcvbuf := fs.Int("rcvbuf", relay.DefaultRcvBuf, "socket receive buffer in `BYTES`")
+	rcvbuf := sizeFlag(relay.DefaultRcvBuf)
+	fs.Var(&rcvbuf, "rcvbuf", "socket receive buffer `SIZE` (e.g. 4MiB, or plain bytes)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics on `ADDR:PORT` at /metrics (default off)")
 	logLevel := fs.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
@@ -94,7 +95,7 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	for _, addr := range listen {
-		r, err := relay.Listen(ctx, addr, *rcvbuf)
+		r, err := relay.Listen(ctx, addr, int(rcvbuf))
 		if err != nil {
 			closeAll()
 			fwd.Close()
