@@ -33,6 +33,9 @@ type scanFlags struct {
 	cached   string
 	poll     time.Duration
 	logLevel string
+	// stateDir keeps the scan journal (default: scan.state_dir, else
+	// DIR/.flowscan).
+	stateDir string
 }
 
 func runScan(args []string, stdout, stderr io.Writer) error {
@@ -50,6 +53,7 @@ func runScan(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.after, "after", "", "what to do with a scanned file: keep (default), delete or save (move into DIR/saved/)")
 	fs.StringVar(&f.cached, "rrdcached", "", "rrdcached `ADDRESS` (unix:/path or host:port)")
 	fs.DurationVar(&f.poll, "poll", 0, "how often to look for new files (default 5s)")
+	fs.StringVar(&f.stateDir, "state-dir", "", "`DIR`ectory of the scan journal, the record of scanned files (default: scan.state_dir, else DIR/.flowscan); give another one to scan the same files again, with other modules")
 	once := fs.Bool("once", false, "scan what is there, then exit (for cron and scripts)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `LEVEL`")
 	if err := parse(fs, args); err != nil {
@@ -180,7 +184,7 @@ func (f *scanFlags) scanner(cfg *config.Config, logger *slog.Logger, interval ti
 	if poll == 0 {
 		poll = time.Duration(cfg.Scan.Poll)
 	}
-	return scan.New(scan.Config{Dir: dir, StateDir: cfg.Resolve(cfg.Scan.StateDir), Modules: modules,
+	return scan.New(scan.Config{Dir: dir, StateDir: firstNonEmpty(f.stateDir, cfg.Resolve(cfg.Scan.StateDir)), Modules: modules,
 		After: firstNonEmpty(f.after, cfg.Scan.After), Poll: poll, Logger: logger, MaxAttempts: cfg.Scan.MaxAttempts})
 }
 
