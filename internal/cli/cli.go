@@ -43,7 +43,7 @@ func commands() []command {
 
 func init() {
 	register(10, "run", "collect and scan in one process (collector + report modules)", runRun)
-	register(20, "collect", "receive NetFlow v5/v9/IPFIX over UDP and write rotated flow files", runCollect)
+	register(20, "collect", "receive NetFlow v5/v9/IPFIX and sFlow over UDP and write rotated flow files", runCollect)
 	register(30, "scan", "run report modules (CUFlow, JKFlow, CampusIO, SubNetIO) over flow files into RRD files", runScan)
 	register(50, "dump", "print the flows and metadata of flow files (text, CSV, JSON)", runDump)
 	register(70, "config", "check a configuration file (flowscan config check FILE)", runConfig)
@@ -94,8 +94,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "flowscan %s: network flow collector and reporter\n\nUsage: flowscan COMMAND [flags] [args]\n\nCommands:\n", Version)
+	width := 0
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun 'flowscan COMMAND --help' for a command's flags.\n")
 }

@@ -83,7 +83,11 @@ func (r *reexportList) Set(v string) error {
 func (f *collectFlags) register(fs *flag.FlagSet, listenFlag string) {
 	f.sampling = samplingOverrides{}
 	f.listenFlag = listenFlag
-	fs.StringVar(&f.configFile, "config", "", "configuration `FILE` (YAML, section collect:); flags given on the command line override it")
+	configUsage := "configuration `FILE` (YAML; its collect: and clickhouse: sections); flags given on the command line override it"
+	if listenFlag != "listen" {
+		configUsage = "configuration `FILE` (YAML; every section: collect:, scan:, modules:, web:, clickhouse:); flags given on the command line override it"
+	}
+	fs.StringVar(&f.configFile, "config", "", configUsage)
 	fs.Var(&f.listen, listenFlag, "UDP `ADDR:PORT` to receive exports on; repeatable, IPv4 or IPv6 (default \":2055\" and \":6343\"); every address accepts NetFlow v5, v9, IPFIX and sFlow; a bare port means all addresses")
 	fs.StringVar(&f.dir, "dir", "flows", "`DIR`ectory of the flow-file archive")
 	fs.DurationVar(&f.interval, "interval", flowfile.DefaultInterval, "rotate flow files every `DURATION`, aligned to the clock")
@@ -235,7 +239,7 @@ func (f *collectFlags) config(logger *slog.Logger) (collect.Config, error) {
 
 func runCollect(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("collect", "[flags]",
-		"Receives NetFlow v5, NetFlow v9 and IPFIX exports over UDP and writes them to flow files\n"+
+		"Receives NetFlow v5, NetFlow v9, IPFIX and sFlow v5 exports over UDP and writes them to flow files\n"+
 			"rotated every --interval. A file in progress ends in .tmp and is renamed when complete.\n"+
 			"SIGHUP completes the current file now; SIGTERM or SIGINT flushes, completes it and exits.", stderr)
 	var f collectFlags

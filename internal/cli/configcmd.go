@@ -15,13 +15,20 @@ import (
 
 func runConfig(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "check" {
-		fmt.Fprintf(stderr, "Usage: flowscan config check FILE\n\nChecks a configuration file: syntax, unknown keys, values, and every report module's\nsection (as the scanner would build them). Errors name the file and line.\n")
+		fmt.Fprintf(stderr, "Usage: flowscan config check FILE\n\nChecks a configuration file without starting anything: syntax, unknown keys, every value\n"+
+			"that collect, scan, web or run would refuse, and every report module's section. Errors name\n"+
+			"the file and line.\n")
 		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
 			return nil
 		}
 		return errUsage
 	}
-	fs := newFlagSet("config check", "FILE", "Checks a configuration file without starting anything.", stderr)
+	fs := newFlagSet("config check", "FILE", "", stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: flowscan config check FILE\n\nChecks a configuration file without starting anything: syntax, unknown keys, every value\n"+
+			"that collect, scan, web or run would refuse, and every report module's section. Errors name\n"+
+			"the file and line. No flags.\n")
+	}
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}

@@ -66,6 +66,8 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "warn", "log `LEVEL`")
 	var wf webFlags
 	wf.register(fs)
+	fs.Lookup("listen").Usage = "also serve the dashboard on `ADDR:PORT` (none without this flag); with it --duration defaults to 24h, until Ctrl-C"
+	fs.Lookup("duration").Usage = "how long the generators send live traffic (24h, until Ctrl-C, when --listen is given)"
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ import (
 
 func init() {
 	register(55, "query", "filter, top-N and aggregate the flows of the archive (nfdump-like)", runQuery)
-	register(56, "export", "write the archive's flows to Parquet (or CSV/NDJSON) for DuckDB, pandas, Spark", runExport)
+	register(56, "export", "write the flows of the archive or ClickHouse to Parquet (or CSV/NDJSON) for DuckDB, pandas, Spark", runExport)
 }
 
 // queryCommon are the flags shared by query and export.
