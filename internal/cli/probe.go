@@ -136,7 +136,11 @@ func runProbe(args []string, stdout, stderr io.Writer) error {
 		}
 		if err != nil && sinkErr == nil {
 			sinkErr = err
-			fmt.Fprintf(stderr, "flowscan probe: %v\n", err)
+			if exporter != nil {
+				fmt.Fprintf(stderr, "flowscan probe: --export %s: %v (carrying on; failed datagrams are counted)\n", *export, err)
+			} else {
+				fmt.Fprintf(stderr, "flowscan probe: %v\n", err)
+			}
 		}
 	}
 	p, err = probe.New(probe.Config{
@@ -178,7 +182,7 @@ func runProbe(args []string, stdout, stderr io.Writer) error {
 	st := p.Stats()
 	fmt.Fprintf(stderr, "flowscan probe: %d packets (%d IP, %d bytes; %d non-IP, %d malformed, %d fragments) in %v\n",
 		st.Packets, st.IPPackets, st.IPBytes, st.NonIP, st.Malformed, st.Fragments, time.Since(start).Round(time.Millisecond))
-	fmt.Fprintf(stderr, "flowscan probe: %d flows exported (idle %d, active %d, fin/rst %d, at exit %d, expired early %d)\n",
+	fmt.Fprintf(stderr, "flowscan probe: %d flows ended (idle %d, active %d, fin/rst %d, at exit %d, expired early %d)\n",
 		st.Exported(), st.ExpiredIdle, st.ExpiredActive, st.ExpiredFin, st.ExpiredFlushed, st.Evicted)
 	if live != nil {
 		if drops, err := live.Drops(); err == nil && drops > 0 {
@@ -186,13 +190,28 @@ func runProbe(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if exporter != nil {
+		// Every ended flow went to the exporter: it was sent, skipped
+		// (IPv6 in v5) or lost with a datagram that could not be sent.
 		es := exporter.Stats()
-		fmt.Fprintf(stderr, "flowscan probe: %s to %s: %d datagrams, %d records, %d send errors",
-			exportFormat, *export, es.Datagrams, es.Records, es.Errors)
+		ended := st.Exported()
+		lost := ended - min(ended, es.Records+es.SkippedIPv6)
+		fmt.Fprintf(stderr, "flowscan probe: %s to %s: %d of %d flows sent in %d datagrams",
+			exportFormat, *export, es.Records, ended, es.Datagrams)
 		if es.SkippedIPv6 > 0 {
 			fmt.Fprintf(stderr, ", %d IPv6 flows skipped (v5 cannot carry IPv6)", es.SkippedIPv6)
 		}
+		if es.Errors > 0 {
+			fmt.Fprintf(stderr, ", %d datagrams not sent (%d flows lost)", es.Errors, lost)
+		}
 		fmt.Fprintln(stderr)
+		if es.Errors > 0 {
+			hint := ""
+			if errors.Is(sinkErr, syscall.ECONNREFUSED) {
+				hint = "; nothing listens on that port?"
+			}
+			sinkErr = fmt.Errorf("--export %s: %d of %d datagrams could not be sent, %d of %d flows lost (first error: %v%s)",
+				*export, es.Errors, es.Errors+es.Datagrams, lost, ended, sinkErr, hint)
+		}
 	}
 	if writer != nil {
 		ws := writer.Stats()
