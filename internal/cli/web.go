@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/flowscan/flowscan/internal/config"
@@ -186,7 +189,7 @@ func runWeb(args []string, stdout, stderr io.Writer) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	from := "RRD files in " + rrdDir
+	from := rrdSources(wc)
 	if wc.ClickHouse != nil {
 		from += ", ClickHouse " + wc.ClickHouse.Clients[0].Addr() + " database " + wc.ClickHouse.Schema.Database
 	}
@@ -194,4 +197,27 @@ func runWeb(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return srv.Serve(ctx)
+}
+
+// rrdSources says where the dashboard reads RRD files: each module's
+// output_dir from the configuration, and RRD_DIR/<module> for the
+// built-in modules without one.
+func rrdSources(wc web.Config) string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(wc.Modules)) {
+		parts = append(parts, name+" in "+wc.Modules[name])
+	}
+	others := 0
+	for _, name := range []string{"cuflow", "jkflow", "campusio", "subnetio"} {
+		if _, ok := wc.Modules[name]; !ok {
+			others++
+		}
+	}
+	if len(parts) == 0 {
+		return "RRD files in " + filepath.Join(wc.RRDDir, "MODULE")
+	}
+	if others > 0 && wc.RRDDir != "" {
+		parts = append(parts, "other modules in "+filepath.Join(wc.RRDDir, "MODULE"))
+	}
+	return "RRD files of " + strings.Join(parts, ", ")
 }
