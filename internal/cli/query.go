@@ -72,7 +72,9 @@ func (c *queryCommon) build(filterArgs []string) (*query.Query, error) {
 	if len(c.dirs) == 0 && !c.ch.enabled() {
 		return nil, errors.New("--dir (or --clickhouse URL) is required")
 	}
-	q := &query.Query{Dirs: c.dirs, Workers: c.workers, Lag: c.lag}
+	// Unreadable files are reported once at the end (leftOut), not
+	// logged as the workers meet them.
+	q := &query.Query{Dirs: c.dirs, Workers: c.workers, Lag: c.lag, OnSkip: func(query.FileError) {}}
 	now := time.Now()
 	var err error
 	if c.from != "" {
@@ -92,6 +94,21 @@ func (c *queryCommon) build(filterArgs []string) (*query.Query, error) {
 		return nil, err
 	}
 	return q, nil
+}
+
+// leftOut prints a warning for each file or block the query could not
+// read and left out, and returns an error for the exit status when there
+// were any (err itself when the query failed anyway): the output is
+// complete except for them, as grep's is when a file cannot be read.
+func leftOut(q *query.Query, cmd string, stderr io.Writer, err error) error {
+	skipped := q.Skipped()
+	for _, fe := range skipped {
+		fmt.Fprintf(stderr, "flowscan %s: warning: left out, cannot read it: %v\n", cmd, fe)
+	}
+	if err != nil || len(skipped) == 0 {
+		return err
+	}
+	return fmt.Errorf("%d unreadable file(s) or block(s) left out of the result", len(skipped))
 }
 
 // showProgress prints the query's progress on stderr every 250 ms once it
@@ -239,9 +256,10 @@ func runQuery(args []string, stdout, stderr io.Writer) error {
 		}
 		stopProgress()
 		if err != nil {
-			return err
+			return leftOut(q, "query", stderr, err)
 		}
-		return quietPipe(query.WriteResult(stdout, res, query.OutputOptions{Format: *format, Names: useNames, Totals: *totals || *summary}))
+		err = quietPipe(query.WriteResult(stdout, res, query.OutputOptions{Format: *format, Names: useNames, Totals: *totals || *summary}))
+		return leftOut(q, "query", stderr, err)
 	}
 	if *top != 0 {
 		return errors.New("--top needs --by KEYS")
@@ -270,7 +288,7 @@ func runQuery(args []string, stdout, stderr io.Writer) error {
 	if cerr := fw.Close(); err == nil {
 		err = cerr
 	}
-	return quietPipe(err)
+	return leftOut(q, "query", stderr, quietPipe(err))
 }
 
 func runExport(args []string, stdout, stderr io.Writer) error {
@@ -338,7 +356,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	case *format == "parquet" && ch == nil:
 		n, err = q.ExportParquet(ctx, w)
 	case *format == "parquet":
-		n, err = writeParquet(ctx, w, flows)
+		n, err = query.WriteParquet(ctx, w, flows)
 	default:
 		var fw *query.FlowWriter
 		if fw, err = query.NewFlowWriter(w, *format, false); err != nil {
@@ -359,7 +377,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	}
 	stopProgress()
 	if err != nil {
-		return quietPipe(err)
+		return leftOut(q, "export", stderr, quietPipe(err))
 	}
 	if f != nil {
 		if err := f.Close(); err != nil {
@@ -371,5 +389,5 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 		f = nil
 		fmt.Fprintf(stderr, "export: %d flows to %s\n", n, *out)
 	}
-	return nil
+	return leftOut(q, "export", stderr, nil)
 }

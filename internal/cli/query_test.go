@@ -161,3 +161,39 @@ func TestExportParquet(t *testing.T) {
 		t.Fatalf("%s is not a Parquet file (%d bytes)", out, len(b))
 	}
 }
+
+// TestQueryLeavesOutUnreadableFiles: an empty file with a flow file's name
+// beside a good one; query and export print every flow of the good file,
+// warn about the other, and exit 1.
+func TestQueryLeavesOutUnreadableFiles(t *testing.T) {
+	dir := queryArchive(t)
+	bad := filepath.Join(dir, flowfile.FileName(time.Date(2026, 3, 1, 12, 10, 0, 0, time.UTC)))
+	if err := os.WriteFile(bad, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "x.csv")
+	for _, tc := range []struct {
+		args  []string
+		lines int
+	}{
+		{[]string{"query", "--dir", dir, "--format", "csv"}, 7},
+		{[]string{"query", "--dir", dir, "--by", "dst_port", "--format", "csv"}, 4},
+		{[]string{"export", "--dir", dir, "--format", "csv", "--out", out}, 0},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := Main(tc.args, &stdout, &stderr)
+		if code != 1 || !strings.Contains(stderr.String(), "warning: left out") || !strings.Contains(stderr.String(), bad) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 1 and a warning naming %s", tc.args, code, stderr.String(), bad)
+		}
+		if n := strings.Count(stdout.String(), "\n"); n != tc.lines {
+			t.Errorf("%v: %d lines, want %d:\n%s", tc.args, n, tc.lines, stdout.String())
+		}
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(data), "\n"); n != 7 {
+		t.Errorf("export wrote %d lines, want the header and 6 flows", n)
+	}
+}

@@ -60,11 +60,19 @@ func toParquet(p *ParquetFlow, r *flow.Record, buf []byte) []byte {
 // ExportParquet writes the query's matching flows to w as one Parquet
 // file (zstd-compressed columns) and returns the number of flows.
 func (q *Query) ExportParquet(ctx context.Context, w io.Writer) (uint64, error) {
+	return WriteParquet(ctx, w, q.Flows)
+}
+
+// WriteParquet writes the flows that stream hands over (the archive's, as
+// Query.Flows; ClickHouse's, as Query.FlowsClickHouse bound to a server)
+// to w as one Parquet file of ParquetFlow rows with zstd-compressed
+// columns, and returns the number of flows.
+func WriteParquet(ctx context.Context, w io.Writer, stream func(context.Context, func([]flow.Record) error) error) (uint64, error) {
 	pw := parquet.NewGenericWriter[ParquetFlow](w, parquet.Compression(&parquet.Zstd))
 	var rows []ParquetFlow
 	var buf []byte
 	var n uint64
-	err := q.Flows(ctx, func(batch []flow.Record) error {
+	err := stream(ctx, func(batch []flow.Record) error {
 		rows = rows[:0]
 		for i := range batch {
 			rows = append(rows, ParquetFlow{})
