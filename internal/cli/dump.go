@@ -123,16 +123,7 @@ func flowToolsMeta(path string, h *flowtools.Header) *flowfile.Meta {
 	if !ok {
 		start = h.CaptureStart
 	}
-	// The interval as the scanner takes it: the capture end, else
-	// flow-capture's rotation period, else five minutes.
-	end := start.Add(5 * time.Minute)
-	switch {
-	case h.CaptureEnd.After(start):
-		end = h.CaptureEnd
-	case h.Rotation > 0:
-		end = start.Add(24 * time.Hour / time.Duration(h.Rotation))
-	}
-	m := &flowfile.Meta{Start: start, End: end, Hostname: h.Hostname, Complete: h.Done()}
+	m := &flowfile.Meta{Start: start, End: h.IntervalEnd(start), Hostname: h.Hostname, Complete: h.Done()}
 	if h.Exporter.IsValid() || h.LostFlows > 0 || h.SequenceResets > 0 || h.MisorderedFlows > 0 {
 		m.Exporters = []flowfile.ExporterMeta{{Addr: h.Exporter, Format: fmt.Sprintf("flow-tools v%d", h.ExportVersion),
 			ExporterStats: flowfile.ExporterStats{Flows: uint64(h.Flows), LostFlows: uint64(h.LostFlows),

@@ -38,12 +38,5 @@ func (r *flowToolsReader) File() report.File {
 	if start.IsZero() {
 		start = h.CaptureStart
 	}
-	end := start.Add(5 * time.Minute)
-	switch {
-	case h.CaptureEnd.After(start):
-		end = h.CaptureEnd
-	case h.Rotation > 0:
-		end = start.Add(24 * time.Hour / time.Duration(h.Rotation))
-	}
-	return report.File{Path: r.path, Start: start, End: end}
+	return report.File{Path: r.path, Start: start, End: h.IntervalEnd(start)}
 }

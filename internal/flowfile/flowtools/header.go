@@ -211,6 +211,20 @@ func (h *Header) Compressed() bool { return h.Flags&FlagCompress != 0 }
 // Done reports whether the writer completed the file.
 func (h *Header) Done() bool { return h.Flags&FlagDone != 0 }
 
+// IntervalEnd is the end of the interval of a file that starts at start
+// (the time in its name, else its capture start): the header's capture
+// end, else start plus flow-capture's rotation period, else five minutes
+// after start.
+func (h *Header) IntervalEnd(start time.Time) time.Time {
+	switch {
+	case h.CaptureEnd.After(start):
+		return h.CaptureEnd
+	case h.Rotation > 0:
+		return start.Add(24 * time.Hour / time.Duration(h.Rotation))
+	}
+	return start.Add(5 * time.Minute)
+}
+
 // recordSize returns the stored record length of the header's export
 // version, for the versions this package decodes.
 func (h *Header) recordSize() (int, error) {
