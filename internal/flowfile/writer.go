@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/flowscan/flowscan/internal/flow"
+	"github.com/flowscan/flowscan/internal/fsutil"
 )
 
 // Defaults for Config fields left zero.
@@ -687,7 +688,7 @@ func (w *Writer) openFile(f *wfile) {
 			w.log.Info("flow file created after failed attempts", "path", f.tmpPath,
 				"attempts_failed", f.openErrors, "flows_lost", f.dropped)
 		}
-		if err := syncDir(dir); err != nil {
+		if err := fsutil.SyncDir(dir); err != nil {
 			w.fail(f, "sync dir", err)
 		}
 		return
@@ -895,7 +896,7 @@ func (w *Writer) complete(f *wfile, end time.Time) (string, *Meta, error) {
 		w.fail(f, "rename", err)
 		return "", nil, err
 	}
-	if err := syncDir(filepath.Dir(f.finalPath)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(f.finalPath)); err != nil {
 		w.fail(f, "sync dir", err)
 	}
 	w.stFiles.Add(1)
@@ -914,18 +915,6 @@ func freeName(path string, start time.Time) string {
 		path = filepath.Join(filepath.Dir(path), FileName(start))
 	}
 	return path
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // runPost runs expiry and OnComplete for completed files, starting with
@@ -1015,7 +1004,7 @@ func (w *Writer) recover(now time.Time) (*wfile, []completedFile) {
 				w.fail(f, "rename", err)
 				continue
 			}
-			syncDir(filepath.Dir(f.finalPath))
+			fsutil.SyncDir(filepath.Dir(f.finalPath))
 			r, err := Open(f.finalPath)
 			if err != nil {
 				w.log.Error("recovered flow file unreadable", "path", f.finalPath, "err", err)

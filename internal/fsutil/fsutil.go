@@ -1,6 +1,7 @@
-// Package fsutil holds the one file-system helper every component needs:
+// Package fsutil holds the file-system helpers every component needs:
 // replacing a file atomically, so readers and crashes see either the old or
-// the new content, never a part.
+// the new content, never a part, and syncing a directory so that a rename
+// in it survives a power loss.
 package fsutil
 
 import (
@@ -10,7 +11,8 @@ import (
 
 // WriteFileAtomic replaces path with data: it creates path's directory if
 // needed, writes a hidden temporary file beside path, syncs it, gives it
-// mode 0644 and renames it over path.
+// mode 0644, renames it over path and syncs the directory (without that,
+// a power loss can bring back the old file, or none).
 func WriteFileAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
@@ -34,6 +36,21 @@ func WriteFileAtomic(path string, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(f.Name())
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// SyncDir fsyncs directory dir, making the creations, renames and
+// removals in it durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
 	}
 	return err
 }
