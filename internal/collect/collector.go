@@ -129,10 +129,13 @@ type Collector struct {
 	overflow  exporterCounters // exporters beyond MaxExporters
 
 	decodeErrors sync.Map // decode.Format+Reason -> *atomic.Uint64
-	denied       atomic.Uint64
-	truncated    atomic.Uint64
-	unknownFmt   atomic.Uint64
-	stateErrors  atomic.Uint64
+	// skippedRecords counts, per decode.Format, data records that became
+	// no flow (decode.Result.Skipped) -> *atomic.Uint64.
+	skippedRecords sync.Map
+	denied         atomic.Uint64
+	truncated      atomic.Uint64
+	unknownFmt     atomic.Uint64
+	stateErrors    atomic.Uint64
 	// receiveErrors counts failed recvmmsg calls.
 	receiveErrors atomic.Uint64
 
@@ -455,6 +458,9 @@ func (c *Collector) handle(b *udp.Batch) {
 			c.closeRun(&run, now)
 			run = exporterRun{key: fk, ec: c.exporter(exporterKey{res.Exporter, res.Format}), open: true}
 		}
+		if res.Skipped > 0 {
+			c.countSkipped(res.Format, res.Skipped)
+		}
 		so := c.seq.Observe(&res)
 		st := &run.stats
 		st.Datagrams++
@@ -581,6 +587,15 @@ func (c *Collector) exporter(k exporterKey) *exporterCounters {
 	c.exporters[k] = ec
 	c.expMu.Unlock()
 	return ec
+}
+
+// countSkipped counts n data records of format f that became no flow.
+func (c *Collector) countSkipped(f decode.Format, n int) {
+	v, ok := c.skippedRecords.Load(f)
+	if !ok {
+		v, _ = c.skippedRecords.LoadOrStore(f, new(atomic.Uint64))
+	}
+	v.(*atomic.Uint64).Add(uint64(n))
 }
 
 func (c *Collector) countError(err error) {

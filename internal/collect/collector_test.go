@@ -307,9 +307,12 @@ func TestHostileDatagrams(t *testing.T) {
 	for _, b := range bad {
 		mustSend(t, conn, b)
 	}
+	// Data of a template never announced: not an error, but counted.
+	mustSend(t, conn, ipfixMessage([]byte{0x01, 0x2c, 0x00, 0x0c, 1, 2, 3, 4, 5, 6, 7, 8}))
 	good := gen.AppendNetFlow5(nil, gen.V5Header{UnixSecs: uint32(now.Unix())}, one[:])
 	mustSend(t, conn, good)
 	r.waitMetric(t, 1, "flowscan_flows_total", `format="netflow5"`)
+	r.waitMetric(t, 1, "flowscan_skipped_records_total", `format="ipfix"`)
 	if errs := r.metric("flowscan_decode_errors_total"); errs < 100 {
 		t.Errorf("only %v decode errors counted for %d bad datagrams", errs, len(bad))
 	}

@@ -2,6 +2,7 @@ package collect
 
 import (
 	"sort"
+	"sync/atomic"
 
 	"github.com/flowscan/flowscan/internal/decode"
 	"github.com/flowscan/flowscan/internal/metrics"
@@ -64,6 +65,14 @@ func (c *Collector) writeMetrics(w *metrics.Writer) {
 	if len(errs) == 0 {
 		w.Sample("flowscan_decode_errors_total", metrics.Counter, "Datagrams dropped because they could not be decoded, by format and reason.", 0,
 			metrics.L("format", "unknown"), metrics.L("reason", "none"))
+	}
+	for _, f := range decode.Registered() {
+		var n uint64
+		if v, ok := c.skippedRecords.Load(f.Format); ok {
+			n = v.(*atomic.Uint64).Load()
+		}
+		w.Sample("flowscan_skipped_records_total", metrics.Counter, "Data records that became no flow: NetFlow v9 and IPFIX data of a template not known yet, sFlow flow samples of packets without an IP header.",
+			float64(n), metrics.L("format", f.Format.String()))
 	}
 	w.Sample("flowscan_denied_datagrams_total", metrics.Counter, "Datagrams from exporters outside the allow-list.", float64(c.denied.Load()))
 	w.Sample("flowscan_truncated_datagrams_total", metrics.Counter, "Datagrams larger than the receive slot, dropped.", float64(c.truncated.Load()))

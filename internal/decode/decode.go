@@ -97,8 +97,10 @@ type Result struct {
 	// Templates is the number of (options) template records learned or
 	// withdrawn in this datagram.
 	Templates int
-	// Skipped counts data records that could not be decoded (unknown
-	// template); they are not an error.
+	// Skipped counts data records that became no flow record, which is
+	// not an error: NetFlow v9 and IPFIX data of a template not known
+	// yet, sFlow flow samples of a packet without an IP header (ARP, MPLS
+	// and the like).
 	Skipped int
 }
 

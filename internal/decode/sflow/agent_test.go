@@ -28,3 +28,15 @@ func TestUnspecifiedAgentAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestNonIPSampleSkipped: a flow sample of an ARP frame becomes no flow
+// record and is counted in Result.Skipped; an IPv4 sample beside it is
+// decoded as usual.
+func TestNonIPSampleSkipped(t *testing.T) {
+	arp := rawHeader(headerEthernet, 64, 4, ether([6]byte{1}, [6]byte{2}, nil, 0x0806, make([]byte, 28)))
+	udp := rawHeader(headerIPv4, 28, 0, ipv4Packet(0, 28, protoUDP, v4a, v4b, 0, udpHeader(1, 2, 8)))
+	out, res := decodeOne(t, New(decode.Options{}), buildDatagram(agent4, 0, 1, flowSample(1, 1, 1, 2, arp), flowSample(2, 1, 1, 2, udp)))
+	if len(out) != 1 || res.Flows != 1 || res.Skipped != 1 {
+		t.Errorf("%d records, result flows %d skipped %d; want 1 flow and 1 skipped sample", len(out), res.Flows, res.Skipped)
+	}
+}

@@ -169,7 +169,11 @@ func (d *Decoder) Decode(dst []flow.Record, pkt *decode.Packet) ([]flow.Record, 
 		}
 		switch typ {
 		case sampleFlow, sampleFlowExpanded:
+			before := len(dst)
 			dst, err = d.flowSample(dst, &dg, body, typ == sampleFlowExpanded)
+			if err == nil && len(dst) == before {
+				res.Skipped++ // no IP header in it (ARP, MPLS, ...)
+			}
 		case sampleCounters, sampleCountersExpanded:
 			err = d.counterSample(&dg, body, typ == sampleCountersExpanded)
 		}
