@@ -151,8 +151,12 @@ type exporterKey struct {
 // exporterCounters are one exporter's counters, per format.
 type exporterCounters struct {
 	datagrams, flows, lostFlows, lostDatagrams, resets, misordered atomic.Uint64
-	lastSeen                                                       atomic.Int64 // Unix seconds
-	samplingRate                                                   atomic.Uint32
+	// skewed counts flows whose end time is far from their arrival
+	// (skewAhead, skewBehind); skewLogged is set once that was logged.
+	skewed       atomic.Uint64
+	skewLogged   atomic.Bool
+	lastSeen     atomic.Int64 // Unix seconds
+	samplingRate atomic.Uint32
 }
 
 // ExporterStatus is one exporter's counters since the collector started.
@@ -435,6 +439,10 @@ func (c *Collector) handle(b *udp.Batch) {
 	pkt := &c.pkt
 	*pkt = decode.Packet{Received: b.Received}
 	now := b.Received.Unix()
+	// Flows ending outside [recvMs-skewBehind, recvMs+skewAhead] are
+	// counted as skewed: the exporter's clock (or uptime) is wrong.
+	recvMs := b.Received.UnixMilli()
+	skewLo, skewHi := recvMs-skewBehind.Milliseconds(), recvMs+skewAhead.Milliseconds()
 	c.seq.Now = now
 	for i := 0; i < b.N; i++ {
 		pkt.Data, pkt.Src = b.Data(i), b.Src(i)
@@ -472,6 +480,12 @@ func (c *Collector) handle(b *udp.Batch) {
 		}
 		if so.Misordered {
 			st.Misordered++
+		}
+		for i := before; i < len(recs); i++ {
+			if e := recs[i].End; e < skewLo || e > skewHi {
+				run.skewed++
+				run.skewEnd = e
+			}
 		}
 		if res.Flows > 0 {
 			run.rate, run.hasRate = recs[len(recs)-1].SamplingRate, true
@@ -511,7 +525,20 @@ type exporterRun struct {
 	rate    uint32
 	hasRate bool
 	open    bool
+	// skewed counts the run's flows with a skewed end time; skewEnd is
+	// the last such end (Unix ms), for the log.
+	skewed  uint64
+	skewEnd int64
 }
+
+// A flow whose end time lies more than skewAhead after its datagram's
+// arrival, or more than skewBehind before it, is counted as skewed: flows
+// end before they are exported, and exporters send them within their
+// active timeout (minutes, rarely an hour) of their end.
+const (
+	skewAhead  = 10 * time.Minute
+	skewBehind = 2 * time.Hour
+)
 
 // closeRun adds an open run's counters to its exporter and to the current
 // file; the caller holds pipeMu.
@@ -537,6 +564,14 @@ func (c *Collector) closeRun(run *exporterRun, now int64) {
 	}
 	if run.hasRate {
 		ec.samplingRate.Store(run.rate)
+	}
+	if run.skewed > 0 {
+		ec.skewed.Add(run.skewed)
+		if ec.skewLogged.CompareAndSwap(false, true) {
+			c.log.Warn("flow times far from this host's clock: check the exporter's clock (NTP) or, for NetFlow v5/v9, its uptime",
+				"exporter", run.key.Addr, "format", decode.Format(run.key.Format), "flow_end", time.UnixMilli(run.skewEnd).UTC(),
+				"received", time.Unix(now, 0).UTC())
+		}
 	}
 	c.writer.Account(run.key, *st)
 	run.open = false

@@ -273,6 +273,42 @@ func TestLossAccounting(t *testing.T) {
 	}
 }
 
+// TestSkewedFlowTimes: an exporter whose clock is a day behind sends flows
+// that end a day before they arrive; they are stored as sent and counted
+// as skewed, the flows of a correct exporter are not.
+func TestSkewedFlowTimes(t *testing.T) {
+	dir := t.TempDir()
+	r := start(t, dir, nil)
+	conn := r.sender(t)
+	now := time.Now()
+	mix := gen.NewMix(5, gen.MixOptions{})
+	recs := make([]flow.Record, 20)
+	for _, c := range []struct {
+		clock    time.Time
+		engineID uint8
+	}{{now.Add(-24 * time.Hour), 1}, {now, 2}} {
+		for j := range recs {
+			mix.Next(&recs[j], c.clock)
+		}
+		mustSend(t, conn, gen.AppendNetFlow5(nil, gen.V5Header{SysUptime: 3_600_000, UnixSecs: uint32(c.clock.Unix()), EngineID: c.engineID}, recs))
+	}
+	r.waitMetric(t, 40, "flowscan_flows_total")
+	if got := r.metric("flowscan_skewed_flows_total"); got != 20 {
+		t.Errorf("skewed flows %v, want the 20 of the exporter a day behind", got)
+	}
+	r.stop(t)
+	got, _ := readAll(t, dir)
+	old := 0
+	for i := range got {
+		if got[i].End < now.Add(-23*time.Hour).UnixMilli() {
+			old++
+		}
+	}
+	if len(got) != 40 || old != 20 {
+		t.Errorf("%d flows stored, %d of them a day old; want 40 and 20 (stored as sent)", len(got), old)
+	}
+}
+
 // TestHostileDatagrams sends malformed, truncated and hostile datagrams:
 // each is counted and dropped, and a good datagram afterwards is stored.
 func TestHostileDatagrams(t *testing.T) {

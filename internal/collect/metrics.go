@@ -41,6 +41,7 @@ func (c *Collector) writeMetrics(w *metrics.Writer) {
 		w.Sample("flowscan_lost_datagrams_total", metrics.Counter, "Datagrams lost according to datagram sequence numbers (NetFlow v9, sFlow).", float64(r.c.lostDatagrams.Load()), l...)
 		w.Sample("flowscan_sequence_resets_total", metrics.Counter, "Sequence number jumps treated as an exporter restart.", float64(r.c.resets.Load()), l...)
 		w.Sample("flowscan_misordered_datagrams_total", metrics.Counter, "Datagrams that arrived after a later one.", float64(r.c.misordered.Load()), l...)
+		w.Sample("flowscan_skewed_flows_total", metrics.Counter, "Flows whose end time is more than 10 minutes after their arrival or more than 2 hours before it: the exporter's clock or uptime is probably wrong (the flows are stored as sent).", float64(r.c.skewed.Load()), l...)
 		w.Sample("flowscan_exporter_last_seen_seconds", metrics.Gauge, "Unix time of the last datagram from the exporter.", float64(r.c.lastSeen.Load()), l...)
 	}
 	type er struct {
