@@ -419,7 +419,7 @@ func (c *Collector) housekeeping(ctx context.Context) {
 			if now.Sub(lastEvict) >= evictEvery {
 				lastEvict = now
 				c.pipeMu.Lock()
-				c.evictIdle(now.Add(-idleExporter))
+				c.evictIdle(now.Add(-c.idleLimit()))
 				c.pipeMu.Unlock()
 			}
 		}
@@ -579,11 +579,23 @@ func (c *Collector) closeRun(run *exporterRun, now int64) {
 
 // Exporters silent for idleExporter are forgotten (checked every
 // evictEvery), so a burst of spoofed sources cannot fill the bookkeeping
-// for good. Their counters restart at zero if they come back.
+// for good; while the bookkeeping is full, those silent for idleWhenFull
+// already, so that real exporters that start after a flood are followed
+// within the hour. Their counters restart at zero if they come back.
 const (
 	idleExporter = 24 * time.Hour
+	idleWhenFull = time.Hour
 	evictEvery   = time.Minute
 )
+
+// idleLimit is how long an exporter may be silent before evictIdle
+// forgets it; the caller holds pipeMu.
+func (c *Collector) idleLimit() time.Duration {
+	if c.seq.Full() || len(c.exporters) >= c.cfg.MaxExporters {
+		return idleWhenFull
+	}
+	return idleExporter
+}
 
 // evictIdle forgets exporters and sequence spaces last seen before cutoff.
 func (c *Collector) evictIdle(cutoff time.Time) {

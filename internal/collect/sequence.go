@@ -106,6 +106,10 @@ func NewSequenceTracker(limit int) *SequenceTracker {
 	return &SequenceTracker{spaces: make(map[seqKey]*seqState), limit: limit}
 }
 
+// Full reports whether the tracker follows as many spaces as it may: new
+// ones are then not followed until Evict makes room.
+func (t *SequenceTracker) Full() bool { return len(t.spaces) >= t.limit }
+
 // Evict forgets the sequence spaces last observed before cutoff.
 func (t *SequenceTracker) Evict(cutoff time.Time) {
 	limit := cutoff.Unix()
