@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/flowscan/flowscan/internal/config"
 )
 
 // Version is set at build time with -ldflags "-X .../cli.Version=...".
@@ -153,26 +155,14 @@ func (p *prefixList) String() string {
 
 func (p *prefixList) Set(v string) error {
 	for _, part := range strings.Split(v, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
+		if strings.TrimSpace(part) == "" {
 			continue
 		}
-		if !strings.Contains(part, "/") {
-			a, err := netip.ParseAddr(part)
-			if err != nil {
-				return fmt.Errorf("%q is not an address or prefix", part)
-			}
-			*p = append(*p, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-			continue
-		}
-		pr, err := netip.ParsePrefix(part)
+		pr, err := config.ParsePrefix(part)
 		if err != nil {
-			return fmt.Errorf("%q is not an address or prefix", part)
+			return err
 		}
-		if pr.Addr().Is4In6() {
-			pr = netip.PrefixFrom(pr.Addr().Unmap(), pr.Bits()-96)
-		}
-		*p = append(*p, pr.Masked())
+		*p = append(*p, pr)
 	}
 	return nil
 }

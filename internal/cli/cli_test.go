@@ -42,13 +42,13 @@ func TestNormalizeListen(t *testing.T) {
 func TestParseSizeAndAge(t *testing.T) {
 	sizes := map[string]int64{"4MiB": 4 << 20, "10G": 10 << 30, "1.5gib": 3 << 29, "1000": 1000, "2kb": 2000, "512k": 512 << 10}
 	for in, want := range sizes {
-		if got, err := parseSize(in); err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		if got, err := config.ParseSize(in); err != nil || got != want {
+			t.Errorf("config.ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"", "lots", "-1G", "4XB"} {
-		if _, err := parseSize(bad); err == nil {
-			t.Errorf("parseSize(%q) accepted", bad)
+		if _, err := config.ParseSize(bad); err == nil {
+			t.Errorf("config.ParseSize(%q) accepted", bad)
 		}
 	}
 	ages := map[string]time.Duration{"30d": 30 * 24 * time.Hour, "2w": 14 * 24 * time.Hour, "12h": 12 * time.Hour, "90m": 90 * time.Minute}

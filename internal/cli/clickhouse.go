@@ -122,7 +122,7 @@ func (f *clickhouseFlags) sink(cfg *config.Config, stateDir string, logger *slog
 	if spool == "" {
 		spool = filepath.Join(stateDir, "clickhouse-spool")
 	}
-	max, err := parseSize(f.spoolMax)
+	max, err := config.ParseSize(f.spoolMax)
 	if err != nil {
 		return nil, fmt.Errorf("--clickhouse-spool-max: %w", err)
 	}

@@ -174,13 +174,13 @@ func (f *collectFlags) config(logger *slog.Logger) (collect.Config, error) {
 	if err != nil {
 		return collect.Config{}, err
 	}
-	rcvbuf, err := parseSize(f.rcvbuf)
+	rcvbuf, err := config.ParseSize(f.rcvbuf)
 	if err != nil {
 		return collect.Config{}, fmt.Errorf("--rcvbuf: %w", err)
 	}
 	var maxSize int64
 	if f.maxSize != "" {
-		if maxSize, err = parseSize(f.maxSize); err != nil {
+		if maxSize, err = config.ParseSize(f.maxSize); err != nil {
 			return collect.Config{}, fmt.Errorf("--max-size: %w", err)
 		}
 	}
@@ -481,6 +481,3 @@ func normalizeListen(s string, defPort int) (string, error) {
 	}
 	return addr, nil
 }
-
-// parseSize parses "4MiB", "10G", "512k", "1000" (bytes).
-func parseSize(s string) (int64, error) { return config.ParseSize(s) }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+
+	"github.com/flowscan/flowscan/internal/config"
 )
 
 // sizeFlag is a byte-size flag that takes what collect --rcvbuf takes:
@@ -24,7 +26,7 @@ func (s *sizeFlag) String() string {
 }
 
 func (s *sizeFlag) Set(v string) error {
-	n, err := parseSize(v)
+	n, err := config.ParseSize(v)
 	if err != nil {
 		return err
 	}

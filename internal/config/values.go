@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -71,9 +72,10 @@ func (c *Config) checkValues() error {
 		bad(err, "collect", "max_age")
 	}
 	for i, a := range col.Allow {
-		badItem(checkPrefix(a), i, "collect", "allow")
+		_, err := ParsePrefix(a)
+		badItem(err, i, "collect", "allow")
 	}
-	for _, exp := range sortedStrings(col.Sampling) {
+	for _, exp := range slices.Sorted(maps.Keys(col.Sampling)) {
 		if _, err := netip.ParseAddr(exp); err != nil {
 			bad(fmt.Errorf("%q is not an exporter address", exp), "collect", "sampling", exp)
 		}
@@ -116,7 +118,7 @@ func (c *Config) checkValues() error {
 	}
 	notNegative(ch.BatchRows, "clickhouse", "batch_rows")
 	notNegative(ch.Senders, "clickhouse", "senders")
-	for _, name := range sortedStrings(ch.TTL) {
+	for _, name := range slices.Sorted(maps.Keys(ch.TTL)) {
 		if !slices.Contains(clickhouse.TableNames(), name) {
 			bad(fmt.Errorf("unknown table %q (tables: %s)", name, strings.Join(clickhouse.TableNames(), ", ")), "clickhouse", "ttl", name)
 		}
@@ -130,28 +132,30 @@ func (c *Config) checkValues() error {
 	return errors.Join(errs...)
 }
 
-func sortedStrings[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-// checkPrefix accepts an address or a prefix.
-func checkPrefix(s string) error {
+// ParsePrefix parses an exporter match as --allow and the relay's
+// exporter= filter take it: an address (a one-address prefix) or a prefix,
+// IPv4-mapped forms unmapped, host bits cleared.
+func ParsePrefix(s string) (netip.Prefix, error) {
 	s = strings.TrimSpace(s)
-	if strings.Contains(s, "/") {
-		if _, err := netip.ParsePrefix(s); err != nil {
-			return fmt.Errorf("%q is not an address or prefix", s)
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not an address or prefix", s)
 		}
-		return nil
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
 	}
-	if _, err := netip.ParseAddr(s); err != nil {
-		return fmt.Errorf("%q is not an address or prefix", s)
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or prefix", s)
 	}
-	return nil
+	if p.Addr().Is4In6() {
+		if p.Bits() < 96 {
+			return netip.Prefix{}, fmt.Errorf("%q: IPv4-mapped prefix shorter than /96", s)
+		}
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
 }
 
 // checkHostPort accepts HOST:PORT (HOST may be empty, a name or an

@@ -86,3 +86,23 @@ func TestLocateModuleErrorFrontsLocation(t *testing.T) {
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// TestParsePrefix: the address-or-prefix form of --allow, collect.allow
+// and the relay's exporter= filter.
+func TestParsePrefix(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"192.0.2.1", "192.0.2.1/32"},
+		{" 10.1.2.3/8 ", "10.0.0.0/8"},
+		{"2001:db8::1", "2001:db8::1/128"},
+		{"::ffff:192.0.2.1", "192.0.2.1/32"},
+		{"::ffff:10.0.0.0/104", "10.0.0.0/8"},
+		{"::ffff:10.0.0.0/64", ""}, // mapped, shorter than /96: no IPv4 prefix
+		{"10.0.0.0/33", ""},
+		{"router1", ""},
+	} {
+		p, err := ParsePrefix(tt.in)
+		if got := p.String(); (err == nil) != (tt.want != "") || err == nil && got != tt.want {
+			t.Errorf("ParsePrefix(%q) = %s, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/flowscan/flowscan/internal/config"
 	"github.com/flowscan/flowscan/internal/decode"
 )
 
@@ -116,7 +117,7 @@ func ParseDestination(s string) (Destination, error) {
 				return d, fmt.Errorf("destination %q: exporter= needs addresses or prefixes", s)
 			}
 			for _, item := range strings.Split(val, ",") {
-				p, err := parsePrefix(strings.TrimSpace(item))
+				p, err := config.ParsePrefix(item)
 				if err != nil {
 					return d, fmt.Errorf("destination %q: %w", s, err)
 				}
@@ -170,29 +171,6 @@ func resolve(hostport string) (netip.AddrPort, error) {
 		return ap, fmt.Errorf("port 0")
 	}
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
-}
-
-// parsePrefix reads an address (a one-address prefix) or a prefix.
-func parsePrefix(s string) (netip.Prefix, error) {
-	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q is not an address or prefix", s)
-		}
-		a = a.Unmap()
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not an address or prefix", s)
-	}
-	if p.Addr().Is4In6() {
-		if p.Bits() < 96 {
-			return netip.Prefix{}, fmt.Errorf("%q: IPv4-mapped prefix shorter than /96", s)
-		}
-		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-	}
-	return p.Masked(), nil
 }
 
 // matchExporter reports whether src passes the exporter filter.
