@@ -57,12 +57,19 @@ func fillDisk(t *testing.T, dir string) string {
 	return ""
 }
 
-// checkArchive reads every flow file under dir and checks that the files
-// hold exactly the records the writer counts as written, that the flows
-// each file says it dropped add up to the writer's count, and that no
-// .tmp is left after Close. It returns the records read per file.
-func checkArchive(t *testing.T, dir string, w *Writer) []int {
+// closeAndCheck closes w and checks the archive under dir: every record
+// sent was written or dropped, the files hold exactly the records
+// the writer counts as written, the flows each file says it dropped add
+// up to the writer's count, and no .tmp is left. It returns the records
+// read per file.
+func closeAndCheck(t *testing.T, dir string, w *Writer, sent int) []int {
 	t.Helper()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.Stats(); st.RecordsWritten+st.DroppedRecords != uint64(sent) {
+		t.Errorf("written %d + dropped %d != %d sent", st.RecordsWritten, st.DroppedRecords, sent)
+	}
 	if tmp := listTmp(t, dir); len(tmp) != 0 {
 		t.Errorf(".tmp files left after Close: %v", tmp)
 	}
@@ -136,14 +143,7 @@ func TestDiskFillsWhileWriting(t *testing.T) {
 		t.Errorf("with room again: written %d → %d, dropped %d → %d; want every new record written",
 			full.RecordsWritten, after.RecordsWritten, full.DroppedRecords, after.DroppedRecords)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	end := w.Stats()
-	if end.RecordsWritten+end.DroppedRecords != uint64(sent) {
-		t.Errorf("written %d + dropped %d != %d sent", end.RecordsWritten, end.DroppedRecords, sent)
-	}
-	if perFile := checkArchive(t, dir, w); len(perFile) != 1 {
+	if perFile := closeAndCheck(t, dir, w, sent); len(perFile) != 1 {
 		t.Errorf("files = %v, want the one interval's file", perFile)
 	}
 }
@@ -189,12 +189,5 @@ func TestDiskFullWhenFileStarts(t *testing.T) {
 		t.Errorf("with room again in the same interval: written %d → %d, dropped %d → %d; want the new records written",
 			st.RecordsWritten, after.RecordsWritten, st.DroppedRecords, after.DroppedRecords)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	end := w.Stats()
-	if end.RecordsWritten+end.DroppedRecords != uint64(sent) {
-		t.Errorf("written %d + dropped %d != %d sent", end.RecordsWritten, end.DroppedRecords, sent)
-	}
-	checkArchive(t, dir, w)
+	closeAndCheck(t, dir, w, sent)
 }

@@ -409,6 +409,7 @@ func (w *worker) close() {
 		w.reader.Close()
 		w.reader = nil
 	}
+	w.path = "" // the next unit opens its file, even the same one
 }
 
 // batchSink receives the matching flows of a run of records: recs[i] for

@@ -207,8 +207,8 @@ type FlowsResponse struct {
 	Skipped []string `json:"skipped,omitempty"`
 }
 
-// noteSkipped lists in resp what q left out, and logs it once here
-// instead of once per file from the query engine.
+// noteSkipped lists in resp the files and blocks q left out (the query's
+// OnSkip has logged each).
 func noteSkipped(q *flowquery.Query, resp *FlowsResponse) {
 	for _, fe := range q.Skipped() {
 		resp.Skipped = append(resp.Skipped, fe.Error())
